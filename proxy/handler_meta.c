@@ -1,0 +1,60 @@
+/*
+ * handler_meta — GET /meta and GET /health: the cluster as this node sees it (SPEC §5).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "http_util.h"
+#include "meta.h"
+#include "server.h"
+
+static void fill_rt(meta_rt_t *rt, const cfg_t *cfg, int *healthy)
+{
+    uint64_t now = ip_now_ms();
+    for (size_t i = 0; i < cfg->nbackends; i++)
+        healthy[i] = __atomic_load_n(&ip_server.healthy[i], __ATOMIC_RELAXED);
+    memset(rt, 0, sizeof(*rt));
+    rt->version = IP_VERSION;
+    rt->listen = ip_server.listen;
+    rt->uptime_s = (now - ip_server.started_at_ms) / 1000;
+    rt->config_loaded_at = ip_server.config_loaded_at_ms / 1000;
+    rt->healthy = healthy;
+}
+
+static int is_get(h2o_req_t *req)
+{
+    return h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) ||
+           h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+}
+
+void ip_handle_meta(h2o_req_t *req)
+{
+    if (!is_get(req)) {
+        hu_send_error(req, 405, "method not allowed");
+        return;
+    }
+    cfg_t *cfg = ip_cfg_get();
+    int *healthy = h2o_mem_alloc_pool(&req->pool, sizeof(int) * (cfg->nbackends + 1));
+    meta_rt_t rt;
+    fill_rt(&rt, cfg, healthy);
+    char *json = meta_build(cfg, &rt);
+    hu_send_json(req, 200, json, strlen(json));
+    free(json);
+    cfg_release(cfg);
+}
+
+void ip_handle_health(h2o_req_t *req)
+{
+    if (!is_get(req)) {
+        hu_send_error(req, 405, "method not allowed");
+        return;
+    }
+    cfg_t *cfg = ip_cfg_get();
+    int *healthy = h2o_mem_alloc_pool(&req->pool, sizeof(int) * (cfg->nbackends + 1));
+    meta_rt_t rt;
+    int pass;
+    fill_rt(&rt, cfg, healthy);
+    char *json = meta_health(cfg, &rt, &pass);
+    hu_send_json(req, pass ? 200 : 503, json, strlen(json));
+    free(json);
+    cfg_release(cfg);
+}

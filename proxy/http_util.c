@@ -1,0 +1,159 @@
+/*
+ * http_util — shared response helpers.
+ *
+ * InfluxDB clients look at X-Influxdb-Version to recognise a server and at X-Influxdb-Error for the
+ * error text, so every answer goes through these helpers.
+ */
+#include "http_util.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include "server.h"
+
+void hu_add_influx_headers(h2o_req_t *req)
+{
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-influxdb-version"), 0, "X-Influxdb-Version",
+                          H2O_STRLIT(IP_INFLUX_VERSION));
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-influxdb-build"), 0, "X-Influxdb-Build",
+                          H2O_STRLIT(IP_INFLUX_BUILD));
+}
+
+const char *hu_reason(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Request Entity Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    default:
+        return "Unknown";
+    }
+}
+
+static void start(h2o_req_t *req, int status)
+{
+    req->res.status = status;
+    req->res.reason = hu_reason(status);
+    hu_add_influx_headers(req);
+}
+
+void hu_send_json(h2o_req_t *req, int status, const char *json, size_t len)
+{
+    start(req, status);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    h2o_send_inline(req, json, len);
+}
+
+void hu_send_error(h2o_req_t *req, int status, const char *msg)
+{
+    json_t *o = json_pack("{s:s}", "error", msg);
+    char *body = json_dumps(o, JSON_COMPACT);
+    size_t len = strlen(body);
+
+    start(req, status);
+    /* Header values cannot carry line breaks; InfluxDB's multi-line parse errors are folded. */
+    char *hv = h2o_mem_alloc_pool(&req->pool, strlen(msg) + 1);
+    size_t i;
+    for (i = 0; msg[i] != '\0'; i++)
+        hv[i] = msg[i] == '\n' || msg[i] == '\r' ? ' ' : msg[i];
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-influxdb-error"), 0, "X-Influxdb-Error", hv, i);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    /* InfluxDB ends its JSON bodies with a newline. */
+    char *b = h2o_mem_alloc_pool(&req->pool, len + 1);
+    memcpy(b, body, len);
+    b[len] = '\n';
+    free(body);
+    json_decref(o);
+    h2o_send_inline(req, b, len + 1);
+}
+
+void hu_send_empty(h2o_req_t *req, int status)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    start(req, status);
+    h2o_start_response(req, &generator);
+    h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+}
+
+h2o_iovec_t hu_query_string(h2o_req_t *req)
+{
+    if (req->query_at == SIZE_MAX)
+        return h2o_iovec_init("", 0);
+    return h2o_iovec_init(req->path.base + req->query_at + 1, req->path.len - req->query_at - 1);
+}
+
+h2o_iovec_t hu_path(h2o_req_t *req)
+{
+    return h2o_iovec_init(req->path.base, req->query_at == SIZE_MAX ? req->path.len : req->query_at);
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Form decoding: '+' is a space, %XX a byte; a malformed escape is kept literally. */
+static h2o_iovec_t decode(h2o_mem_pool_t *pool, const char *s, size_t len)
+{
+    char *d = h2o_mem_alloc_pool(pool, len + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '+') {
+            d[o++] = ' ';
+        } else if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 &&
+                   hexval(s[i + 2]) >= 0) {
+            d[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            i += 2;
+        } else {
+            d[o++] = s[i];
+        }
+    }
+    d[o] = '\0';
+    return h2o_iovec_init(d, o);
+}
+
+int hu_param(h2o_mem_pool_t *pool, h2o_iovec_t qs, const char *name, h2o_iovec_t *out)
+{
+    size_t nlen = strlen(name);
+    const char *p = qs.base, *end = qs.base + qs.len;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *pe = amp != NULL ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(pe - p));
+        const char *ke = eq != NULL ? eq : pe;
+        h2o_iovec_t key = decode(pool, p, (size_t)(ke - p));
+        if (key.len == nlen && memcmp(key.base, name, nlen) == 0) {
+            *out = eq != NULL ? decode(pool, eq + 1, (size_t)(pe - eq - 1)) : h2o_iovec_init("", 0);
+            return 1;
+        }
+        p = pe + 1;
+    }
+    return 0;
+}

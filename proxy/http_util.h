@@ -1,0 +1,36 @@
+/*
+ * http_util — the answers every handler shares: InfluxDB's headers, JSON errors, query parameters.
+ */
+#ifndef IP_HTTP_UTIL_H
+#define IP_HTTP_UTIL_H
+
+#include <h2o.h>
+#include <stddef.h>
+
+/* Adds X-Influxdb-Version / X-Influxdb-Build (and a Request-Id) to the response. Call once per response. */
+void hu_add_influx_headers(h2o_req_t *req);
+
+/* Sends @status with body {"error":"<msg>"} (JSON-escaped), Content-Type application/json and
+ * X-Influxdb-Error: <msg>, as InfluxDB does. */
+void hu_send_error(h2o_req_t *req, int status, const char *msg);
+
+/* Sends @status with a JSON body (borrowed; copied into the request pool). */
+void hu_send_json(h2o_req_t *req, int status, const char *json, size_t len);
+
+/* Sends @status with no body (204, or a HEAD answer). */
+void hu_send_empty(h2o_req_t *req, int status);
+
+/* Looks up form/query parameter @name in the urlencoded @qs (without the leading '?'). Returns 1 and
+ * the decoded value (allocated in @pool) if present, 0 otherwise. */
+int hu_param(h2o_mem_pool_t *pool, h2o_iovec_t qs, const char *name, h2o_iovec_t *out);
+
+/* The query string of @req without '?', or an empty iovec. */
+h2o_iovec_t hu_query_string(h2o_req_t *req);
+
+/* The path of @req without the query string. */
+h2o_iovec_t hu_path(h2o_req_t *req);
+
+/* The reason phrase for @status. */
+const char *hu_reason(int status);
+
+#endif

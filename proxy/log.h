@@ -1,0 +1,17 @@
+/*
+ * log — one line per event on stderr: time, level, message. Thread-safe (one write(2) per line).
+ */
+#ifndef IP_LOG_H
+#define IP_LOG_H
+
+typedef enum en_ip_log_level_t { IP_LOG_DEBUG, IP_LOG_INFO, IP_LOG_WARN, IP_LOG_ERROR } ip_log_level_t;
+
+/* Sets the level from "debug", "info", "warn" or "error". Returns 0 or -1. */
+int ip_log_set_level(const char *name);
+
+/* Whether @level would be printed. */
+int ip_log_enabled(ip_log_level_t level);
+
+void ip_log(ip_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,327 @@
+/*
+ * main — the influxdb-proxy daemon: command line, startup, loop threads, dispatch, shutdown.
+ *
+ * DESIGN: everything that can fail is done before the first loop runs (Redis, config validation,
+ * binding the listeners), so a bad start is one clear line and exit status 1. Then `threads` loop
+ * threads each run their own h2o context on their own SO_REUSEPORT listener; loop 0 also runs the
+ * health checker. A signal only sets a flag; the loops notice it within 100 ms.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <curl/curl.h>
+#include "http_util.h"
+#include "log.h"
+#include "server.h"
+#include "upstream.h"
+
+ip_server_t ip_server;
+
+uint64_t ip_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+cfg_t *ip_cfg_get(void)
+{
+    pthread_mutex_lock(&ip_server.cfg_lock);
+    cfg_t *c = cfg_retain(ip_server.cfg);
+    pthread_mutex_unlock(&ip_server.cfg_lock);
+    return c;
+}
+
+ip_thread_t *ip_thread_of(h2o_req_t *req)
+{
+    return H2O_STRUCT_FROM_MEMBER(ip_thread_t, ctx, req->conn->ctx);
+}
+
+/* ---- command line ---- */
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: influxdb-proxy [-redis HOST:PORT] [-redis-pwd PWD] [-redis-db N] [-node NAME]\n"
+                 "                      [-log-level debug|info|warn|error] [-version] [-help]\n"
+                 "\n"
+                 "A high-availability, sharding HTTP front for InfluxDB 1.x. The cluster configuration is read\n"
+                 "from Redis (written by config.py); see README.md.\n"
+                 "\n"
+                 "  -redis HOST:PORT   Redis holding the configuration (default 127.0.0.1:6379)\n"
+                 "  -redis-pwd PWD     Redis password (default none)\n"
+                 "  -redis-db N        Redis database number (default 0)\n"
+                 "  -node NAME         this node's name: its settings are n:NAME over default_node (default l1)\n"
+                 "  -log-level LEVEL   debug, info, warn or error (default info)\n"
+                 "  -version           print the version and exit\n"
+                 "  -help              print this help and exit\n");
+}
+
+static int parse_args(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"redis", required_argument, NULL, 'r'},    {"redis-pwd", required_argument, NULL, 'p'},
+        {"redis-db", required_argument, NULL, 'd'}, {"node", required_argument, NULL, 'n'},
+        {"log-level", required_argument, NULL, 'l'}, {"version", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    const char *redis = "127.0.0.1:6379";
+    int c;
+    char *end;
+
+    snprintf(ip_server.node, sizeof(ip_server.node), "l1");
+    ip_server.redis.db = 0;
+    opterr = 0;
+    while ((c = getopt_long_only(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r':
+            redis = optarg;
+            break;
+        case 'p':
+            ip_server.redis.password = optarg;
+            break;
+        case 'd':
+            ip_server.redis.db = (int)strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || ip_server.redis.db < 0) {
+                fprintf(stderr, "influxdb-proxy: -redis-db: not a database number: \"%s\"\n", optarg);
+                return 1;
+            }
+            break;
+        case 'n':
+            if (*optarg == '\0' || strlen(optarg) >= sizeof(ip_server.node)) {
+                fprintf(stderr, "influxdb-proxy: -node: invalid node name\n");
+                return 1;
+            }
+            snprintf(ip_server.node, sizeof(ip_server.node), "%s", optarg);
+            break;
+        case 'l':
+            if (ip_log_set_level(optarg) != 0) {
+                fprintf(stderr, "influxdb-proxy: -log-level: not debug, info, warn or error: \"%s\"\n", optarg);
+                return 1;
+            }
+            break;
+        case 'v':
+            printf("influxdb-proxy %s\n", IP_VERSION);
+            exit(0);
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            fprintf(stderr, "influxdb-proxy: unknown or incomplete option \"%s\"\n", argv[optind - 1]);
+            usage(stderr);
+            return 1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "influxdb-proxy: unexpected argument \"%s\"\n", argv[optind]);
+        return 1;
+    }
+    if (cfg_redis_parse_addr(redis, ip_server.redis_host, sizeof(ip_server.redis_host), &ip_server.redis.port) != 0) {
+        fprintf(stderr, "influxdb-proxy: -redis: not HOST:PORT: \"%s\"\n", redis);
+        return 1;
+    }
+    ip_server.redis.host = ip_server.redis_host;
+    ip_server.redis.timeout_ms = 3000;
+    return 0;
+}
+
+/* ---- listeners ---- */
+
+static int bind_listener(const char *addr, char *err, size_t errcap)
+{
+    char host[256];
+    const char *colon = strrchr(addr, ':');
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res = NULL;
+    int fd = -1, on = 1, gai;
+
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        memmove(host, host + 1, strlen(host));
+        host[strlen(host) - 1] = '\0';
+    }
+    gai = getaddrinfo(host[0] != '\0' ? host : NULL, colon + 1, &hints, &res);
+    if (gai != 0) {
+        snprintf(err, errcap, "listenaddr %s: %s", addr, gai_strerror(gai));
+        return -1;
+    }
+    fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
+        listen(fd, SOMAXCONN) != 0) {
+        snprintf(err, errcap, "listenaddr %s: %s", addr, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    ip_thread_t *t = listener->data;
+    h2o_socket_t *sock;
+
+    if (err != NULL)
+        return;
+    while ((sock = h2o_evloop_socket_accept(listener)) != NULL)
+        h2o_accept(&t->accept_ctx, sock);
+}
+
+/* ---- dispatch ---- */
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    static const struct {
+        const char *path;
+        void (*fn)(h2o_req_t *);
+    } routes[] = {{"/ping", ip_handle_ping}, {"/meta", ip_handle_meta}, {"/health", ip_handle_health}};
+    h2o_iovec_t path = hu_path(req);
+    (void)self;
+
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (h2o_memis(path.base, path.len, routes[i].path, strlen(routes[i].path))) {
+            routes[i].fn(req);
+            return 0;
+        }
+    }
+    hu_send_error(req, 404, "not found");
+    return 0;
+}
+
+static void setup_h2o(const cfg_t *cfg)
+{
+    h2o_globalconf_t *c = &ip_server.h2o_config;
+    h2o_config_init(c);
+    c->server_name = h2o_iovec_init(H2O_STRLIT(""));
+    c->max_request_entity_size = (size_t)cfg->node.maxbodymb * 1024 * 1024;
+    c->http1.req_timeout = cfg->node.idletimeout * 1000;
+    c->http2.idle_timeout = cfg->node.idletimeout * 1000;
+    h2o_hostconf_t *host = h2o_config_register_host(c, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    h2o_handler_t *handler = h2o_create_handler(path, sizeof(*handler));
+    handler->on_req = on_req;
+}
+
+static int init_thread(ip_thread_t *t, int fd)
+{
+    t->loop = h2o_evloop_create();
+    h2o_context_init(&t->ctx, t->loop, &ip_server.h2o_config);
+    t->accept_ctx.ctx = &t->ctx;
+    t->accept_ctx.hosts = ip_server.h2o_config.hosts;
+    h2o_multithread_register_receiver(t->ctx.queue, &t->up_receiver, up_receiver_cb);
+    t->listener = h2o_evloop_socket_create(t->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
+    t->listener->data = t;
+    h2o_socket_read_start(t->listener, on_accept);
+    return 0;
+}
+
+static void *run_loop(void *arg)
+{
+    ip_thread_t *t = arg;
+    while (!ip_server.stopping)
+        h2o_evloop_run(t->loop, 100);
+    h2o_socket_read_stop(t->listener);
+    return NULL;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    ip_server.stopping = 1;
+}
+
+static int start_threads(const cfg_t *cfg)
+{
+    char err[512];
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t n = cfg->node.threads != 0 ? cfg->node.threads : (size_t)(ncpu > 0 ? ncpu : 1);
+
+    ip_server.threads = calloc(n, sizeof(*ip_server.threads));
+    ip_server.nthreads = n;
+    for (size_t i = 0; i < n; i++) {
+        int fd = bind_listener(cfg->node.listenaddr, err, sizeof(err));
+        if (fd < 0) {
+            ip_log(IP_LOG_ERROR, "cannot listen: %s", err);
+            return -1;
+        }
+        ip_server.threads[i].id = (int)i;
+        init_thread(&ip_server.threads[i], fd);
+    }
+    if (ip_health_start(&ip_server.threads[0], err, sizeof(err)) != 0) {
+        ip_log(IP_LOG_ERROR, "%s", err);
+        return -1;
+    }
+    for (size_t i = 1; i < n; i++)
+        pthread_create(&ip_server.threads[i].tid, NULL, run_loop, &ip_server.threads[i]);
+    return 0;
+}
+
+static int load_config(void)
+{
+    static char err[65536];
+    cfg_t *cfg = NULL;
+    int ret = cfg_redis_load(&ip_server.redis, ip_server.node, &cfg, err, sizeof(err));
+
+    if (ret == CFG_REDIS_ECONNECT) {
+        ip_log(IP_LOG_ERROR, "%s", err);
+        return -1;
+    }
+    if (ret != 0) {
+        for (char *line = strtok(err, "\n"); line != NULL; line = strtok(NULL, "\n"))
+            ip_log(IP_LOG_ERROR, "config: %s", line);
+        ip_log(IP_LOG_ERROR, "invalid configuration in redis %s:%d for node \"%s\"", ip_server.redis.host,
+               ip_server.redis.port, ip_server.node);
+        return -1;
+    }
+    ip_server.cfg = cfg;
+    ip_server.config_loaded_at_ms = ip_now_ms();
+    ip_server.healthy = calloc(cfg->nbackends + 1, sizeof(int));
+    snprintf(ip_server.listen, sizeof(ip_server.listen), "%s", cfg->node.listenaddr);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct sigaction sa = {.sa_handler = on_signal};
+
+    if (parse_args(argc, argv) != 0)
+        return 1;
+    ip_server.started_at_ms = ip_now_ms();
+    pthread_mutex_init(&ip_server.cfg_lock, NULL);
+    if (load_config() != 0)
+        return 1;
+
+    signal(SIGPIPE, SIG_IGN);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    curl_global_init(CURL_GLOBAL_ALL);
+    up_opts_t uo = {0};
+    ip_server.up = up_create(&uo);
+    setup_h2o(ip_server.cfg);
+    if (start_threads(ip_server.cfg) != 0)
+        return 1;
+    ip_log(IP_LOG_INFO, "node %s listening on %s (%zu threads), %zu backends, %zu keymaps", ip_server.node,
+           ip_server.listen, ip_server.nthreads, ip_server.cfg->nbackends, ip_server.cfg->nkeymaps);
+
+    run_loop(&ip_server.threads[0]);
+
+    ip_log(IP_LOG_INFO, "stopping");
+    for (size_t i = 1; i < ip_server.nthreads; i++)
+        pthread_join(ip_server.threads[i].tid, NULL);
+    ip_health_stop();
+    up_destroy(ip_server.up);
+    cfg_release(ip_server.cfg);
+    curl_global_cleanup();
+    ip_log(IP_LOG_INFO, "stopped");
+    return 0;
+}

@@ -1,0 +1,70 @@
+/*
+ * server — the state shared by the daemon's loop threads, and the handler entry points.
+ *
+ * One process, `threads` event loops (one h2o context each, SO_REUSEPORT listeners), one upstream
+ * worker thread (libcurl) shared by all loops. The configuration snapshot is immutable and
+ * ref-counted; per-backend runtime facts that several threads read (health) are atomics.
+ */
+#ifndef IP_SERVER_H
+#define IP_SERVER_H
+
+#include <h2o.h>
+#include <pthread.h>
+#include <stdint.h>
+#include "cfg.h"
+#include "cfg_redis.h"
+#include "version.h"
+
+/* What clients see as the InfluxDB version: a 1.x version they know how to talk to, with ours as
+ * semver build metadata. */
+#define IP_INFLUX_VERSION "1.8.10+influxdb-proxy." IP_VERSION
+#define IP_INFLUX_BUILD "OSS"
+
+typedef struct st_ip_thread_t {
+    int id;
+    pthread_t tid;
+    h2o_evloop_t *loop;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_socket_t *listener;
+    h2o_multithread_receiver_t up_receiver; /* completions of upstream jobs submitted by this loop */
+} ip_thread_t;
+
+typedef struct st_ip_server_t {
+    cfg_t *cfg; /* current snapshot; read with ip_cfg_get() */
+    pthread_mutex_t cfg_lock;
+    cfg_redis_opts_t redis;
+    char redis_host[256];
+    char node[128];
+    char listen[300]; /* the effective listen address, as shown in /meta */
+    uint64_t started_at_ms, config_loaded_at_ms;
+    int *healthy; /* per backend of cfg; atomics written by the health checker */
+    struct st_up_t *up;
+    struct st_ip_health_t *health;
+    h2o_globalconf_t h2o_config;
+    ip_thread_t *threads;
+    size_t nthreads;
+    volatile sig_atomic_t stopping;
+} ip_server_t;
+
+extern ip_server_t ip_server;
+
+/* A new reference to the current configuration; release with cfg_release(). Any thread. */
+cfg_t *ip_cfg_get(void);
+
+/* Wall clock in ms. */
+uint64_t ip_now_ms(void);
+
+/* The thread a request runs on. */
+ip_thread_t *ip_thread_of(h2o_req_t *req);
+
+/* Handlers: each answers the request completely (or starts an asynchronous answer). */
+void ip_handle_ping(h2o_req_t *req);
+void ip_handle_meta(h2o_req_t *req);
+void ip_handle_health(h2o_req_t *req);
+
+/* Health checker: pings every backend every checkinterval from loop 0 (SPEC §5). */
+int ip_health_start(ip_thread_t *t, char *err, size_t errcap);
+void ip_health_stop(void);
+
+#endif
