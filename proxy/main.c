@@ -68,10 +68,14 @@ static void usage(FILE *out)
 static int parse_args(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"redis", required_argument, NULL, 'r'},    {"redis-pwd", required_argument, NULL, 'p'},
-        {"redis-db", required_argument, NULL, 'd'}, {"node", required_argument, NULL, 'n'},
-        {"log-level", required_argument, NULL, 'l'}, {"version", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"redis", required_argument, NULL, 'r'},
+        {"redis-pwd", required_argument, NULL, 'p'},
+        {"redis-db", required_argument, NULL, 'd'},
+        {"node", required_argument, NULL, 'n'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"version", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *redis = "127.0.0.1:6379";
     int c;
@@ -155,8 +159,8 @@ static int bind_listener(const char *addr, char *err, size_t errcap)
     fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
-        listen(fd, SOMAXCONN) != 0) {
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, SOMAXCONN) != 0) {
         snprintf(err, errcap, "listenaddr %s: %s", addr, strerror(errno));
         if (fd >= 0)
             close(fd);

@@ -10,6 +10,7 @@
 
 #include <h2o.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include "cfg.h"
 #include "cfg_redis.h"

@@ -1,0 +1,37 @@
+/*
+ * util — small pure helpers shared by the write and query paths: a byte buffer with a hard cap, and
+ * bounded gzip decoding.
+ */
+#ifndef IP_UTIL_H
+#define IP_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A growable buffer that never grows past `cap` bytes. Owns `base` (free with ubuf_free). */
+typedef struct st_ubuf_t {
+    char *base;
+    size_t len, size, cap;
+} ubuf_t;
+
+#define UBUF_ETOOBIG (-1)
+
+void ubuf_init(ubuf_t *b, size_t cap);
+void ubuf_free(ubuf_t *b);
+/* Appends @len bytes. Returns 0, or UBUF_ETOOBIG (buffer unchanged) when the cap would be passed. */
+int ubuf_append(ubuf_t *b, const void *data, size_t len);
+/* Makes room for @len more bytes and returns a pointer to them (not yet counted in len), or NULL when
+ * the cap would be passed. */
+char *ubuf_reserve(ubuf_t *b, size_t len);
+
+#define UTIL_GZ_EINVAL (-1)  /* not gzip, or corrupt */
+#define UTIL_GZ_ETOOBIG (-2) /* decompressed size would pass the cap */
+
+/* Decompresses the gzip stream @in (several members allowed, as Go's reader does) into @out, which must
+ * be empty; its cap bounds the decompressed size (a gzip bomb stops at the cap). Returns 0 or a code. */
+int util_gunzip(const void *in, size_t len, ubuf_t *out);
+
+/* Compresses @in into @out as one gzip member. Returns 0, or UBUF_ETOOBIG. */
+int util_gzip(const void *in, size_t len, ubuf_t *out);
+
+#endif

@@ -1,0 +1,146 @@
+/*
+ * health — the active health checker (SPEC §5): GET <backend>/ping every checkinterval, 204 =
+ * healthy, the verdict kept by lib/bpool's rise/fall state machine.
+ *
+ * DESIGN: runs on loop 0 only. A 50 ms tick asks bpool which backends are due and submits one ping
+ * job each through the upstream worker; the completion comes back on loop 0. The result other
+ * threads read (healthy or not) is published as an atomic int per backend in ip_server.healthy.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "bpool.h"
+#include "log.h"
+#include "server.h"
+#include "upstream.h"
+
+#define TICK_MS 50
+
+typedef struct st_ip_health_t {
+    ip_thread_t *thread;
+    cfg_t *cfg;
+    bp_health_t *bp;
+    up_job_t **inflight;
+    h2o_timeout_t tick;
+    h2o_timeout_entry_t entry;
+} ip_health_t;
+
+typedef struct st_ping_ctx_t {
+    ip_health_t *h;
+    size_t idx;
+} ping_ctx_t;
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void on_ping_done(up_job_t *job, void *cbdata)
+{
+    ping_ctx_t *pc = cbdata;
+    ip_health_t *h = pc->h;
+    const cfg_backend_t *b = &h->cfg->backends[pc->idx];
+    int ok = job->res.klass == UP_OK && job->res.status == 204;
+    int change = bp_check_result(&h->bp[pc->idx], ok, mono_ms());
+
+    h->inflight[pc->idx] = NULL;
+    __atomic_store_n(&ip_server.healthy[pc->idx], bp_is_healthy(&h->bp[pc->idx]), __ATOMIC_RELAXED);
+    if (change == BP_WENT_DOWN)
+        ip_log(IP_LOG_WARN, "backend %s (%s) is down: %s", b->name, b->url,
+               job->res.message[0] != '\0' ? job->res.message : "ping did not answer 204");
+    else if (change == BP_WENT_UP)
+        ip_log(IP_LOG_INFO, "backend %s (%s) is up", b->name, b->url);
+    free(pc);
+}
+
+static void send_ping(ip_health_t *h, size_t i, uint64_t now)
+{
+    const cfg_backend_t *b = &h->cfg->backends[i];
+    char url[2048], err[256];
+    uint64_t timeout = b->checkinterval > 1000 ? b->checkinterval : 1000;
+    ping_ctx_t *pc = malloc(sizeof(*pc));
+
+    if (pc == NULL)
+        abort();
+    *pc = (ping_ctx_t){h, i};
+    snprintf(url, sizeof(url), "%s/ping", b->url);
+    up_req_t req = {.method = UP_GET,
+                    .url = url,
+                    .timeout_ms = (uint32_t)(b->timeout < timeout ? b->timeout : timeout),
+                    .username = *b->username != '\0' ? b->username : NULL,
+                    .password = b->password,
+                    .insecure = b->insecure,
+                    .max_response = 64 * 1024,
+                    .receiver = &h->thread->up_receiver,
+                    .cb = on_ping_done,
+                    .cbdata = pc};
+    up_job_t *job = up_job_new(&req, err, sizeof(err));
+    if (job == NULL) {
+        ip_log(IP_LOG_ERROR, "backend %s: cannot build a ping: %s", b->name, err);
+        free(pc);
+        return;
+    }
+    bp_check_started(&h->bp[i], now);
+    h->inflight[i] = job;
+    up_submit(ip_server.up, job);
+}
+
+static void on_tick(h2o_timeout_entry_t *entry)
+{
+    ip_health_t *h = H2O_STRUCT_FROM_MEMBER(ip_health_t, entry, entry);
+    uint64_t now = mono_ms();
+
+    for (size_t i = 0; i < h->cfg->nbackends; i++)
+        if (h->inflight[i] == NULL && bp_check_due(&h->bp[i], now))
+            send_ping(h, i, now);
+    if (!ip_server.stopping)
+        h2o_timeout_link(h->thread->loop, &h->tick, &h->entry);
+}
+
+int ip_health_start(ip_thread_t *t, char *err, size_t errcap)
+{
+    ip_health_t *h = calloc(1, sizeof(*h));
+    uint64_t now = mono_ms();
+
+    h->thread = t;
+    h->cfg = ip_cfg_get();
+    h->bp = calloc(h->cfg->nbackends + 1, sizeof(*h->bp));
+    h->inflight = calloc(h->cfg->nbackends + 1, sizeof(*h->inflight));
+    for (size_t i = 0; i < h->cfg->nbackends; i++) {
+        bp_params_t p;
+        bp_params_default(&p, h->cfg->backends[i].checkinterval);
+        if (bp_health_init(&h->bp[i], &p, now) != 0) {
+            snprintf(err, errcap, "backend %s: invalid health check parameters", h->cfg->backends[i].name);
+            return -1;
+        }
+    }
+    h2o_timeout_init(t->loop, &h->tick, TICK_MS);
+    h->entry.cb = on_tick;
+    ip_server.health = h;
+    on_tick(&h->entry); /* the first pings go out at once; the tick re-arms itself */
+    return 0;
+}
+
+void ip_health_stop(void)
+{
+    ip_health_t *h = ip_server.health;
+    if (h == NULL)
+        return;
+    for (size_t i = 0; i < h->cfg->nbackends; i++) {
+        if (h->inflight[i] != NULL) {
+            ping_ctx_t *pc = h->inflight[i]->cbdata;
+            up_cancel(h->inflight[i]);
+            free(pc);
+        }
+    }
+    if (h2o_timeout_is_linked(&h->entry))
+        h2o_timeout_unlink(&h->entry);
+    h2o_timeout_dispose(h->thread->loop, &h->tick);
+    cfg_release(h->cfg);
+    free(h->bp);
+    free(h->inflight);
+    free(h);
+    ip_server.health = NULL;
+}
