@@ -62,6 +62,7 @@ void hu_send_json(h2o_req_t *req, int status, const char *json, size_t len)
 {
     start(req, status);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    req->res.content_length = len;
     h2o_send_inline(req, json, len);
 }
 
@@ -85,6 +86,7 @@ void hu_send_error(h2o_req_t *req, int status, const char *msg)
     b[len] = '\n';
     free(body);
     json_decref(o);
+    req->res.content_length = len + 1;
     h2o_send_inline(req, b, len + 1);
 }
 

@@ -188,7 +188,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     static const struct {
         const char *path;
         void (*fn)(h2o_req_t *);
-    } routes[] = {{"/ping", ip_handle_ping}, {"/meta", ip_handle_meta}, {"/health", ip_handle_health}};
+    } routes[] = {{"/ping", ip_handle_ping},
+                  {"/meta", ip_handle_meta},
+                  {"/health", ip_handle_health},
+                  {"/write", ip_handle_write}};
     h2o_iovec_t path = hu_path(req);
     (void)self;
 

@@ -63,6 +63,7 @@ ip_thread_t *ip_thread_of(h2o_req_t *req);
 void ip_handle_ping(h2o_req_t *req);
 void ip_handle_meta(h2o_req_t *req);
 void ip_handle_health(h2o_req_t *req);
+void ip_handle_write(h2o_req_t *req);
 
 /* Health checker: pings every backend every checkinterval from loop 0 (SPEC §5). */
 int ip_health_start(ip_thread_t *t, char *err, size_t errcap);

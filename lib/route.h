@@ -1,0 +1,40 @@
+/*
+ * route — the write path's pure core: split a line-protocol body by measurement into one body per
+ * target backend (SPEC §6), stamping lines that have no timestamp with the receive time.
+ *
+ * Every valid line goes to each backend of its measurement's keymap (exact m:<name>, else
+ * m:_default_) plus the node's `nexts`. Invalid lines and lines whose measurement has no backend set
+ * are collected as InfluxDB-style messages; the other lines are still delivered. Cost is linear in
+ * the body and independent of the number of keymaps (hash lookup).
+ */
+#ifndef IP_ROUTE_H
+#define IP_ROUTE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include "cfg.h"
+#include "lineproto.h"
+#include "util.h"
+
+typedef struct st_rt_write_t {
+    size_t nbackends;
+    ubuf_t *bodies;  /* per backend of the snapshot: its lines, each ending with '\n' */
+    size_t *nlines;  /* per backend */
+    size_t valid;    /* lines routed to at least one backend */
+    size_t invalid;  /* lines refused: unparsable or without a backend set */
+    size_t unroutable;
+    ubuf_t errors;   /* "unable to parse '<line>': <reason>" messages joined by '\n' (capped) */
+} rt_write_t;
+
+/* Prepares @w for a snapshot with @nbackends backends; every per-backend body is capped at @body_cap
+ * bytes. */
+void rt_write_init(rt_write_t *w, size_t nbackends, size_t body_cap);
+void rt_write_free(rt_write_t *w);
+
+/* Routes every line of @body. @now is the receive time; lines without a timestamp get it in
+ * @precision. Returns 0, or -1 when a per-backend body would pass its cap (nothing should be sent). */
+int rt_split(const cfg_t *cfg, const char *body, size_t len, lp_precision_t precision, const struct timespec *now,
+             rt_write_t *w);
+
+#endif

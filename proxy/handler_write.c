@@ -1,0 +1,342 @@
+/*
+ * handler_write — POST /write (SPEC §6): decode the body, split it by measurement into one body per
+ * target backend, deliver each through the upstream worker, answer as InfluxDB would.
+ *
+ * DESIGN: the per-request state lives in the request's pool with a dispose callback that cancels
+ * outstanding upstream jobs, so a client that goes away cleans up without special cases. The answer
+ * follows the acknowledgement rule: 204 only when every target backend stored its lines; when every
+ * target refused them, the first refusal goes back unchanged (Telegraf decides on InfluxDB's texts);
+ * otherwise the write was not kept everywhere and the client is told which backend failed (503), so
+ * it retries rather than believing the data is safe.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include "http_util.h"
+#include "lineproto.h"
+#include "log.h"
+#include "route.h"
+#include "server.h"
+#include "upstream.h"
+
+typedef struct st_target_t {
+    size_t backend;
+    up_job_t *job; /* while in flight */
+    int done;
+    up_class_t klass;
+    int status;
+    char *body, *content_type, *influx_error, message[UP_MESSAGE_SIZE];
+    size_t body_len;
+} target_t;
+
+typedef struct st_write_req_t {
+    h2o_req_t *req;
+    cfg_t *cfg;
+    rt_write_t rt;
+    int rt_ready;
+    target_t *targets;
+    size_t ntargets, pending;
+    h2o_iovec_t db, rp, precision, consistency;
+    uint64_t started_ms;
+} write_req_t;
+
+static void on_dispose(void *p)
+{
+    write_req_t *w = p;
+    for (size_t i = 0; i < w->ntargets; i++) {
+        target_t *t = &w->targets[i];
+        if (t->job != NULL)
+            up_cancel(t->job);
+        free(t->body);
+        free(t->content_type);
+        free(t->influx_error);
+    }
+    free(w->targets);
+    if (w->rt_ready)
+        rt_write_free(&w->rt);
+    if (w->cfg != NULL)
+        cfg_release(w->cfg);
+}
+
+static int is_method(h2o_req_t *req, const char *m)
+{
+    return h2o_memis(req->method.base, req->method.len, m, strlen(m));
+}
+
+/* The body as sent, or decompressed when Content-Encoding says gzip. Answers the request itself and
+ * returns -1 on a bad or oversized body. */
+static int get_body(write_req_t *w, ubuf_t *plain, h2o_iovec_t *out)
+{
+    h2o_req_t *req = w->req;
+    size_t cap = (size_t)w->cfg->node.maxbodymb * 1024 * 1024;
+    ssize_t ce = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_ENCODING, -1);
+
+    if (req->entity.len > cap) {
+        hu_send_error(req, 413, "Request Entity Too Large");
+        return -1;
+    }
+    if (ce == -1 ||
+        h2o_lcstris(req->headers.entries[ce].value.base, req->headers.entries[ce].value.len, H2O_STRLIT("identity"))) {
+        *out = req->entity.base != NULL ? req->entity : h2o_iovec_init("", 0);
+        return 0;
+    }
+    if (!h2o_lcstris(req->headers.entries[ce].value.base, req->headers.entries[ce].value.len, H2O_STRLIT("gzip"))) {
+        hu_send_error(req, 415, "unsupported Content-Encoding (use gzip or identity)");
+        return -1;
+    }
+    ubuf_init(plain, cap);
+    int ret = util_gunzip(req->entity.base, req->entity.len, plain);
+    if (ret == UTIL_GZ_ETOOBIG) {
+        hu_send_error(req, 413, "Request Entity Too Large");
+        return -1;
+    }
+    if (ret != 0) {
+        const unsigned char *b = (const unsigned char *)req->entity.base;
+        int magic = req->entity.len >= 2 && b[0] == 0x1f && b[1] == 0x8b;
+        hu_send_error(req, 400,
+                      req->entity.len < 10 ? "unexpected EOF"
+                      : magic              ? "gzip: invalid compressed data"
+                                           : "gzip: invalid header");
+        return -1;
+    }
+    *out = h2o_iovec_init(plain->base != NULL ? plain->base : "", plain->len);
+    return 0;
+}
+
+static void append_param(ubuf_t *u, const char *name, h2o_iovec_t v, h2o_mem_pool_t *pool)
+{
+    if (v.len == 0)
+        return;
+    h2o_iovec_t enc = h2o_url_encode(pool, v.base, v.len, NULL);
+    ubuf_append(u, "&", 1);
+    ubuf_append(u, name, strlen(name));
+    ubuf_append(u, "=", 1);
+    ubuf_append(u, enc.base, enc.len);
+}
+
+static void respond(write_req_t *w);
+
+/* Copies the outcome out of the job: it is freed when the callback returns. */
+static void on_delivered(up_job_t *job, void *cbdata)
+{
+    target_t *t = cbdata;
+    t->job = NULL;
+    t->done = 1;
+    t->klass = job->res.klass;
+    t->status = job->res.status;
+    memcpy(t->message, job->res.message, sizeof(t->message));
+    t->body = up_job_take_body(job, &t->body_len);
+    t->content_type = job->res.content_type != NULL ? strdup(job->res.content_type) : NULL;
+    t->influx_error = job->res.influx_error != NULL ? strdup(job->res.influx_error) : NULL;
+}
+
+typedef struct st_target_ref_t {
+    write_req_t *w;
+    size_t idx;
+} target_ref_t;
+
+static void on_job_done(up_job_t *job, void *cbdata)
+{
+    target_ref_t *ref = cbdata;
+    write_req_t *w = ref->w;
+    on_delivered(job, &w->targets[ref->idx]);
+    if (--w->pending == 0)
+        respond(w);
+}
+
+static int submit(write_req_t *w, size_t ti, ip_thread_t *thr)
+{
+    target_t *t = &w->targets[ti];
+    const cfg_backend_t *b = &w->cfg->backends[t->backend];
+    h2o_mem_pool_t *pool = &w->req->pool;
+    ubuf_t url;
+    char err[256];
+
+    ubuf_init(&url, 8192);
+    ubuf_append(&url, b->url, strlen(b->url));
+    ubuf_append(&url, "/write?", 7);
+    append_param(&url, "db", *b->db != '\0' ? h2o_iovec_init(b->db, strlen(b->db)) : w->db, pool);
+    append_param(&url, "rp", w->rp, pool);
+    append_param(&url, "precision", w->precision, pool);
+    append_param(&url, "consistency", w->consistency, pool);
+    ubuf_append(&url, "", 1);
+    target_ref_t *ref = h2o_mem_alloc_pool(pool, sizeof(*ref));
+    *ref = (target_ref_t){w, ti};
+    up_req_t r = {.method = UP_POST,
+                  .url = url.base,
+                  .body = w->rt.bodies[t->backend].base,
+                  .body_len = w->rt.bodies[t->backend].len,
+                  .timeout_ms = (uint32_t)b->timeout,
+                  .username = *b->username != '\0' ? b->username : NULL,
+                  .password = b->password,
+                  .insecure = b->insecure,
+                  .gzip = b->gzip,
+                  .max_response = 1024 * 1024,
+                  .receiver = &thr->up_receiver,
+                  .cb = on_job_done,
+                  .cbdata = ref};
+    t->job = up_job_new(&r, err, sizeof(err));
+    ubuf_free(&url);
+    if (t->job == NULL) {
+        ip_log(IP_LOG_ERROR, "write to %s: %s", b->name, err);
+        return -1;
+    }
+    up_submit(ip_server.up, t->job);
+    return 0;
+}
+
+static void send_refusal(write_req_t *w, target_t *t)
+{
+    h2o_req_t *req = w->req;
+    req->res.status = t->status;
+    req->res.reason = hu_reason(t->status);
+    hu_add_influx_headers(req);
+    if (t->content_type != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, t->content_type,
+                       strlen(t->content_type));
+    if (t->influx_error != NULL)
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-influxdb-error"), 0, "X-Influxdb-Error",
+                              t->influx_error, strlen(t->influx_error));
+    h2o_send_inline(req, t->body != NULL ? t->body : "", t->body_len);
+}
+
+static void send_parse_errors(write_req_t *w, int partial)
+{
+    ubuf_t msg;
+    ubuf_init(&msg, w->rt.errors.len + 64);
+    if (partial)
+        ubuf_append(&msg, "partial write: ", 15);
+    ubuf_append(&msg, w->rt.errors.base, w->rt.errors.len);
+    if (partial)
+        ubuf_append(&msg, " dropped=0", 10);
+    ubuf_append(&msg, "", 1);
+    hu_send_error(w->req, 400, msg.base);
+    ubuf_free(&msg);
+}
+
+static void respond(write_req_t *w)
+{
+    size_t stored = 0, refused = 0;
+    target_t *first_refusal = NULL;
+    char msg[1024];
+    size_t mlen = 0;
+
+    for (size_t i = 0; i < w->ntargets; i++) {
+        target_t *t = &w->targets[i];
+        if (t->klass == UP_OK) {
+            stored++;
+            continue;
+        }
+        if (t->klass == UP_REFUSED) {
+            refused++;
+            if (first_refusal == NULL)
+                first_refusal = t;
+        }
+        const cfg_backend_t *b = &w->cfg->backends[t->backend];
+        ip_log(IP_LOG_WARN, "write to backend %s failed: %s", b->name, t->message);
+        if (mlen < sizeof(msg))
+            mlen += (size_t)snprintf(msg + mlen, sizeof(msg) - mlen, "%sbackend %s did not store the write: %s",
+                                     mlen ? "; " : "", b->name, t->message);
+    }
+    if (w->cfg->node.writetracing)
+        ip_log(IP_LOG_INFO, "write db=%.*s lines=%zu invalid=%zu targets=%zu stored=%zu in %llu ms", (int)w->db.len,
+               w->db.base, w->rt.valid, w->rt.invalid, w->ntargets, stored,
+               (unsigned long long)(ip_now_ms() - w->started_ms));
+    if (stored == w->ntargets) {
+        if (w->rt.invalid != 0)
+            send_parse_errors(w, 1);
+        else
+            hu_send_empty(w->req, 204);
+        return;
+    }
+    if (stored == 0 && refused == w->ntargets) {
+        send_refusal(w, first_refusal);
+        return;
+    }
+    hu_send_error(w->req, 503, msg);
+}
+
+static int parse_params(write_req_t *w, lp_precision_t *precision)
+{
+    h2o_req_t *req = w->req;
+    h2o_iovec_t qs = hu_query_string(req), v;
+
+    hu_param(&req->pool, qs, "db", &w->db);
+    hu_param(&req->pool, qs, "rp", &w->rp);
+    hu_param(&req->pool, qs, "consistency", &w->consistency);
+    if (hu_param(&req->pool, qs, "precision", &v))
+        w->precision = v;
+    if (w->db.len == 0) {
+        hu_send_error(req, 400, "database is required");
+        return -1;
+    }
+    if (lp_parse_precision(w->precision.base, w->precision.len, precision) != 0) {
+        char m[200];
+        snprintf(m, sizeof(m), "invalid precision \"%.*s\" (use n, ns, u, us, ms, s, m or h)", (int)w->precision.len,
+                 w->precision.base);
+        hu_send_error(req, 400, m);
+        return -1;
+    }
+    const char *ndb = w->cfg->node.db;
+    if (*ndb != '\0' && !h2o_memis(w->db.base, w->db.len, ndb, strlen(ndb))) {
+        char m[300];
+        snprintf(m, sizeof(m), "database not found: \"%.*s\"", (int)w->db.len, w->db.base);
+        hu_send_error(req, 404, m);
+        return -1;
+    }
+    return 0;
+}
+
+void ip_handle_write(h2o_req_t *req)
+{
+    write_req_t *w;
+    lp_precision_t precision;
+    ubuf_t plain = {0};
+    h2o_iovec_t body;
+    struct timespec now;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (!is_method(req, "POST")) {
+        hu_send_error(req, 405, "method not allowed (use POST)");
+        return;
+    }
+    w = h2o_mem_alloc_shared(&req->pool, sizeof(*w), on_dispose);
+    memset(w, 0, sizeof(*w));
+    w->req = req;
+    w->cfg = ip_cfg_get();
+    w->started_ms = ip_now_ms();
+    if (parse_params(w, &precision) != 0 || get_body(w, &plain, &body) != 0)
+        goto Exit;
+    rt_write_init(&w->rt, w->cfg->nbackends, (size_t)w->cfg->node.maxbodymb * 1024 * 1024 * 2);
+    w->rt_ready = 1;
+    if (rt_split(w->cfg, body.base, body.len, precision, &now, &w->rt) != 0) {
+        hu_send_error(req, 413, "Request Entity Too Large");
+        goto Exit;
+    }
+    w->targets = calloc(w->cfg->nbackends + 1, sizeof(*w->targets));
+    for (size_t i = 0; i < w->cfg->nbackends; i++)
+        if (w->rt.nlines[i] != 0)
+            w->targets[w->ntargets++].backend = i;
+    if (w->ntargets == 0) {
+        if (w->rt.invalid != 0)
+            send_parse_errors(w, 0);
+        else
+            hu_send_empty(req, 204);
+        goto Exit;
+    }
+    ip_thread_t *thr = ip_thread_of(req);
+    for (size_t i = 0; i < w->ntargets; i++) {
+        if (submit(w, i, thr) != 0) {
+            w->targets[i].done = 1;
+            w->targets[i].klass = UP_UNREACHABLE;
+            snprintf(w->targets[i].message, sizeof(w->targets[i].message), "invalid upstream request");
+        } else {
+            w->pending++;
+        }
+    }
+    if (w->pending == 0)
+        respond(w);
+Exit:
+    ubuf_free(&plain);
+}
