@@ -1,0 +1,352 @@
+"""Processes and small utilities of the end-to-end rig.
+
+Every server (redis-server, influxd, influxdb-proxy) runs on a free 127.0.0.1 port in a temp dir, in
+its own session, with its output captured to files; it is stopped by PID (TERM, then KILL). Every
+process started here is remembered, so the session can stop whatever a failing test left behind.
+"""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis as redis_py
+import requests
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON = "/usr/bin/python3"
+CONFIG_PY = REPO / "config.py"
+RELOAD_CHANNEL = "influxdb-proxy:reload"
+
+
+def proxy_bin():
+    return os.environ.get("INFLUXDB_PROXY_BIN", str(REPO / "build" / "proxy" / "influxdb-proxy"))
+
+
+def project_version():
+    m = re.search(r"version:\s*'([^']+)'", (REPO / "meson.build").read_text())
+    return m.group(1)
+
+
+_given_ports = set()
+
+
+def free_port():
+    """A port nothing listens on now and that this run has not handed out before."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _given_ports:
+            _given_ports.add(port)
+            return port
+    raise RuntimeError("no free port")
+
+
+def wait_until(pred, timeout, interval=0.05, what="condition"):
+    """Polls pred() until it returns a true value (returned) or timeout seconds pass (AssertionError)."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        last = pred()
+        if last:
+            return last
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
+        time.sleep(interval)
+
+
+_all_procs = []
+
+
+def stop_all():
+    """Stops every process this run started that is still alive (session teardown, atexit)."""
+    for p in list(_all_procs):
+        p.stop()
+
+
+class Proc:
+    """One child process with stdout/stderr captured to files in @workdir."""
+
+    def __init__(self, name, argv, workdir, env=None):
+        self.name = name
+        self.argv = [str(a) for a in argv]
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.env = env
+        self.popen = None
+        self.starts = 0
+
+    @property
+    def stdout_path(self):
+        return self.workdir / ("%s.stdout" % self.name)
+
+    @property
+    def stderr_path(self):
+        return self.workdir / ("%s.stderr" % self.name)
+
+    @property
+    def pid(self):
+        return self.popen.pid if self.popen else None
+
+    def spawn(self):
+        assert not self.alive(), "%s is already running" % self.name
+        self.starts += 1
+        mode = "ab" if self.starts > 1 else "wb"
+        with open(self.stdout_path, mode) as out, open(self.stderr_path, mode) as err:
+            self.popen = subprocess.Popen(self.argv, cwd=self.workdir, stdout=out, stderr=err,
+                                          stdin=subprocess.DEVNULL, env=self.env, start_new_session=True)
+        if self not in _all_procs:
+            _all_procs.append(self)
+
+    def alive(self):
+        return self.popen is not None and self.popen.poll() is None
+
+    def signal(self, sig):
+        if self.alive():
+            os.kill(self.popen.pid, sig)
+
+    def wait(self, timeout=10):
+        """Waits for the process to exit; returns its status. Raises subprocess.TimeoutExpired."""
+        return self.popen.wait(timeout=timeout)
+
+    def stop(self, timeout=5):
+        """SIGTERM, then SIGKILL after @timeout seconds. Returns the exit status (None if never run)."""
+        if self.popen is None:
+            return None
+        if self.alive():
+            self.signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.signal(signal.SIGKILL)
+                self.popen.wait(timeout=10)
+        return self.popen.returncode
+
+    def kill(self):
+        """SIGKILL and reap."""
+        if self.alive():
+            self.signal(signal.SIGKILL)
+            self.popen.wait(timeout=10)
+        return self.popen.returncode if self.popen else None
+
+    def stdout(self):
+        return self.stdout_path.read_text(errors="replace") if self.stdout_path.exists() else ""
+
+    def stderr(self):
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+    def exited_message(self):
+        return "%s exited with status %s; stderr:\n%s" % (self.name, self.popen.returncode, self.stderr()[-4000:])
+
+
+# ---- redis-server -------------------------------------------------------------------------------------
+
+
+class RedisServer(Proc):
+    def __init__(self, workdir, password=None):
+        self.port = free_port()
+        self.password = password
+        argv = ["redis-server", "--bind", "127.0.0.1", "--port", self.port, "--save", "", "--appendonly", "no",
+                "--dir", workdir, "--daemonize", "no"]
+        if password:
+            argv += ["--requirepass", password]
+        super().__init__("redis", argv, workdir)
+        self.addr = "127.0.0.1:%d" % self.port
+        self._clients = {}
+
+    def client(self, db=0):
+        """A redis-py client (str replies) for database @db."""
+        if db not in self._clients:
+            self._clients[db] = redis_py.Redis(host="127.0.0.1", port=self.port, db=db, password=self.password,
+                                               decode_responses=True, socket_timeout=5)
+        return self._clients[db]
+
+    def start(self):
+        self.spawn()
+
+        def ready():
+            if not self.alive():
+                raise AssertionError(self.exited_message())
+            try:
+                return self.client().ping()
+            except redis_py.exceptions.ConnectionError:
+                return False
+
+        wait_until(ready, 10, what="redis-server on %s" % self.addr)
+        return self
+
+    def stop(self, timeout=5):
+        for c in self._clients.values():
+            c.close()
+        self._clients.clear()
+        return super().stop(timeout)
+
+
+# ---- influxd -------------------------------------------------------------------------------------------
+
+INFLUXD_CONF = """\
+reporting-disabled = true
+bind-address = "127.0.0.1:{bind_port}"
+
+[meta]
+  dir = "{dir}/meta"
+
+[data]
+  dir = "{dir}/data"
+  wal-dir = "{dir}/wal"
+  query-log-enabled = false
+
+[http]
+  bind-address = "127.0.0.1:{http_port}"
+  log-enabled = false
+
+[monitor]
+  store-enabled = false
+
+[continuous_queries]
+  enabled = false
+
+[logging]
+  level = "warn"
+"""
+
+
+class Influxd(Proc):
+    """A real influxd 1.x; start() may be called again after stop()/kill(): same ports, same data."""
+
+    def __init__(self, workdir):
+        self.http_port = free_port()
+        self.bind_port = free_port()
+        workdir = Path(workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        conf = workdir / "influxdb.conf"
+        conf.write_text(INFLUXD_CONF.format(dir=workdir, http_port=self.http_port, bind_port=self.bind_port))
+        env = dict(os.environ, INFLUXDB_DATA_QUERY_LOG_ENABLED="false")
+        super().__init__("influxd", ["influxd", "run", "-config", conf], workdir, env=env)
+        self.url = "http://127.0.0.1:%d" % self.http_port
+
+    def ping_status(self):
+        try:
+            return requests.get(self.url + "/ping", timeout=1).status_code
+        except requests.RequestException:
+            return None
+
+    def start(self, timeout=30):
+        self.spawn()
+
+        def ready():
+            if not self.alive():
+                raise AssertionError(self.exited_message())
+            return self.ping_status() == 204
+
+        wait_until(ready, timeout, what="influxd on %s" % self.url)
+        return self
+
+    def query(self, q, db=None, **params):
+        """Runs @q; returns the decoded JSON answer (raises on a non-2xx status)."""
+        params = dict(params, q=q)
+        if db is not None:
+            params["db"] = db
+        r = requests.post(self.url + "/query", params=params, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def write(self, body, db, precision=None, **params):
+        """POSTs line protocol; returns the requests.Response."""
+        params = dict(params, db=db)
+        if precision:
+            params["precision"] = precision
+        return requests.post(self.url + "/write", params=params, data=body.encode(), timeout=10)
+
+    def create_db(self, db):
+        self.query('CREATE DATABASE "%s"' % db)
+
+
+# ---- config.py -----------------------------------------------------------------------------------------
+
+
+def config_file_text(backends, keymaps, nodes, default_node):
+    return "BACKENDS = %r\nKEYMAPS = %r\nNODES = %r\nDEFAULT_NODE = %r\n" % (backends, keymaps, nodes, default_node)
+
+
+def run_config_py(args, timeout=30):
+    """Runs config.py with @args; returns subprocess.CompletedProcess (text output)."""
+    return subprocess.run([PYTHON, str(CONFIG_PY)] + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=timeout, cwd=str(REPO))
+
+
+def write_config(redis, workdir, backends, keymaps, nodes=None, default_node=None, extra_args=(), check=True):
+    """Writes the four dicts into @redis through config.py --file; returns the CompletedProcess.
+    With @check, a non-zero exit fails the test with config.py's stderr."""
+    path = Path(workdir) / ("config-%d.py" % time.monotonic_ns())
+    path.write_text(config_file_text(backends, keymaps, nodes or {}, default_node or {}))
+    args = ["--redis", redis.addr, "--file", path]
+    if redis.password:
+        args += ["--password", redis.password]
+    res = run_config_py(args + list(extra_args))
+    if check and res.returncode != 0:
+        raise AssertionError("config.py failed (%d):\n%s%s" % (res.returncode, res.stdout, res.stderr))
+    return res
+
+
+# ---- influxdb-proxy ------------------------------------------------------------------------------------
+
+
+class Proxy(Proc):
+    """The daemon, started with -redis/-node and extra arguments, in its own temp dir."""
+
+    def __init__(self, workdir, redis_addr, node, listen_port, extra_args=()):
+        argv = [proxy_bin(), "-redis", redis_addr, "-node", node] + list(extra_args)
+        super().__init__("proxy-" + node, argv, workdir)
+        self.node = node
+        self.port = listen_port
+        self.url = "http://127.0.0.1:%d" % listen_port
+
+    def start(self, timeout=20):
+        self.spawn()
+
+        def ready():
+            if not self.alive():
+                raise AssertionError(self.exited_message())
+            try:
+                return requests.get(self.url + "/ping", timeout=1).status_code == 204
+            except requests.RequestException:
+                return False
+
+        wait_until(ready, timeout, what="influxdb-proxy on %s" % self.url)
+        return self
+
+    def get(self, path, **kw):
+        kw.setdefault("timeout", 10)
+        return requests.get(self.url + path, **kw)
+
+    def meta(self):
+        r = self.get("/meta")
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+def run_proxy(args, workdir, timeout=15):
+    """Runs the daemon with @args and waits for it to exit; returns (status, stdout, stderr). A daemon
+    that is still running after @timeout seconds is killed and the test fails."""
+    p = Proc("proxy-run-%d" % time.monotonic_ns(), [proxy_bin()] + list(args), workdir)
+    p.spawn()
+    try:
+        rc = p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        raise AssertionError("influxdb-proxy %s did not exit within %ss; stderr:\n%s" % (args, timeout, p.stderr()))
+    finally:
+        if p in _all_procs and not p.alive():
+            _all_procs.remove(p)
+    return rc, p.stdout(), p.stderr()
+
+
+def json_of(response):
+    assert response.headers.get("Content-Type", "").startswith("application/json"), response.headers
+    return json.loads(response.text)
