@@ -45,6 +45,8 @@ char *ubuf_reserve(ubuf_t *b, size_t len)
 
 int ubuf_append(ubuf_t *b, const void *data, size_t len)
 {
+    if (len == 0)
+        return 0;
     char *p = ubuf_reserve(b, len);
     if (p == NULL)
         return UBUF_ETOOBIG;

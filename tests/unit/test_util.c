@@ -1,0 +1,133 @@
+/*
+ * Unit tests of util: capped buffers, gzip round trips, multi-member streams, bombs stopped at the
+ * cap, corrupt and truncated streams.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "util.h"
+
+static void test_ubuf_cap(void **state)
+{
+    (void)state;
+    ubuf_t b;
+    ubuf_init(&b, 10);
+    assert_int_equal(ubuf_append(&b, "12345", 5), 0);
+    assert_int_equal(ubuf_append(&b, "67890", 5), 0);
+    assert_int_equal(ubuf_append(&b, "x", 1), UBUF_ETOOBIG);
+    assert_int_equal(b.len, 10);
+    assert_memory_equal(b.base, "1234567890", 10);
+    assert_null(ubuf_reserve(&b, SIZE_MAX));
+    ubuf_free(&b);
+    ubuf_init(&b, 0);
+    assert_int_equal(ubuf_append(&b, "", 0), 0);
+    assert_int_equal(ubuf_append(&b, "a", 1), UBUF_ETOOBIG);
+    ubuf_free(&b);
+}
+
+static void roundtrip(const char *data, size_t len, size_t cap, int expect)
+{
+    ubuf_t z, out;
+    ubuf_init(&z, len + 1024);
+    ubuf_init(&out, cap);
+    assert_int_equal(util_gzip(data, len, &z), 0);
+    assert_int_equal(util_gunzip(z.base, z.len, &out), expect);
+    if (expect == 0) {
+        assert_int_equal(out.len, len);
+        if (len != 0)
+            assert_memory_equal(out.base, data, len);
+    }
+    ubuf_free(&z);
+    ubuf_free(&out);
+}
+
+static void test_gzip_roundtrip(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {0, 1, 100, 65535, 65536, 65537, 1 << 20};
+    char *big = malloc(1 << 20);
+    for (size_t i = 0; i < (1 << 20); i++)
+        big[i] = (char)("cpu,host=a value=1\n"[i % 19]);
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        roundtrip(big, sizes[i], sizes[i], 0); /* exactly at the cap */
+        if (sizes[i] > 0)
+            roundtrip(big, sizes[i], sizes[i] - 1, UTIL_GZ_ETOOBIG); /* one byte over */
+    }
+    free(big);
+}
+
+static void test_gzip_bomb(void **state)
+{
+    (void)state;
+    size_t n = 64 << 20; /* 64 MiB of zeros compress to ~64 KiB */
+    char *zeros = calloc(1, n);
+    ubuf_t z, out;
+    ubuf_init(&z, n + n / 100 + 4096); /* deflateBound */
+    ubuf_init(&out, 1 << 20);
+    assert_int_equal(util_gzip(zeros, n, &z), 0);
+    assert_true(z.len < n / 100); /* a real bomb: over 100:1 */
+    assert_int_equal(util_gunzip(z.base, z.len, &out), UTIL_GZ_ETOOBIG);
+    assert_true(out.size <= (1 << 20)); /* never allocated past the cap */
+    ubuf_free(&z);
+    ubuf_free(&out);
+    free(zeros);
+}
+
+static void test_gzip_multi_member(void **state)
+{
+    (void)state;
+    ubuf_t z, out;
+    ubuf_init(&z, 4096);
+    ubuf_init(&out, 4096);
+    assert_int_equal(util_gzip("first\n", 6, &z), 0);
+    assert_int_equal(util_gzip("second\n", 7, &z), 0);
+    assert_int_equal(util_gunzip(z.base, z.len, &out), 0);
+    assert_int_equal(out.len, 13);
+    assert_memory_equal(out.base, "first\nsecond\n", 13);
+    ubuf_free(&z);
+    ubuf_free(&out);
+}
+
+static void test_gzip_bad(void **state)
+{
+    (void)state;
+    ubuf_t z, out;
+    ubuf_init(&z, 4096);
+    assert_int_equal(util_gzip("cpu value=1\n", 12, &z), 0);
+    /* every truncation is an error, never a success with partial data */
+    for (size_t cut = 0; cut < z.len; cut++) {
+        ubuf_init(&out, 4096);
+        assert_int_equal(util_gunzip(z.base, cut, &out), UTIL_GZ_EINVAL);
+        ubuf_free(&out);
+    }
+    /* not gzip at all */
+    ubuf_init(&out, 4096);
+    assert_int_equal(util_gunzip("cpu value=1\n", 12, &out), UTIL_GZ_EINVAL);
+    ubuf_free(&out);
+    /* corrupted CRC */
+    z.base[z.len - 6] ^= 0x55;
+    ubuf_init(&out, 4096);
+    assert_int_equal(util_gunzip(z.base, z.len, &out), UTIL_GZ_EINVAL);
+    ubuf_free(&out);
+    /* trailing garbage after a member */
+    z.base[z.len - 6] ^= 0x55;
+    assert_int_equal(ubuf_append(&z, "xyz", 3), 0);
+    ubuf_init(&out, 4096);
+    assert_int_equal(util_gunzip(z.base, z.len, &out), UTIL_GZ_EINVAL);
+    ubuf_free(&out);
+    ubuf_free(&z);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ubuf_cap),  cmocka_unit_test(test_gzip_roundtrip),
+        cmocka_unit_test(test_gzip_bomb), cmocka_unit_test(test_gzip_multi_member),
+        cmocka_unit_test(test_gzip_bad),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
