@@ -1,0 +1,739 @@
+/*
+ * upstream — libcurl multi on one worker thread; results go back to the submitting h2o loop.
+ *
+ * DESIGN
+ * Three parties touch a job, each at a clearly separated time:
+ *   - the submitter's loop thread builds it, submits it, may cancel it, and (through
+ *     up_receiver_cb) runs its callback and frees it;
+ *   - the worker thread takes it from the pending list, runs the transfer, fills job->res and posts
+ *     it to the receiver, after which it never touches the job again;
+ *   - the pending list and the NEW->PENDING->ACTIVE transitions are guarded by up->mutex.
+ * job->_state (atomic) tells up_cancel() which of these holds: PENDING jobs are unlinked and freed
+ * under the mutex; ACTIVE ones get _abort set and the worker is woken to drop the transfer; DONE
+ * ones already sit in the receiver's queue, so only cb is cleared and the receiver frees them.
+ * cb itself is only ever read and written on the receiver's loop thread.
+ *
+ * The worker loop: take the pending jobs, start their transfers, drop cancelled ones, let curl run,
+ * reap finished transfers, then sleep in curl_multi_poll() until a socket, a curl timer or
+ * curl_multi_wakeup() (submit, cancel, destroy) needs it.
+ */
+#include <assert.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <curl/curl.h>
+#include <zlib.h>
+#include "upstream.h"
+
+enum { JOB_NEW, JOB_PENDING, JOB_ACTIVE, JOB_DONE };
+
+/* Line protocol compresses well even at the fastest level, and this runs on a loop thread. */
+#define GZIP_LEVEL 1
+#define BODY_INITIAL_CAP 16384
+#define DEFAULT_MAX_HOST_CONNECTIONS 16
+#define POLL_MS 1000
+
+struct st_up_t {
+    CURLM *multi;
+    pthread_t thread;
+    pthread_mutex_t mutex;
+    h2o_linklist_t pending; /* up_job_t._pending; under mutex */
+    bool stopping;          /* under mutex */
+    atomic_uint aborts;     /* bumped by up_cancel() on an ACTIVE job */
+    /* worker-only */
+    h2o_linklist_t inflight; /* up_job_t._inflight: transfers added to the multi handle */
+    unsigned aborts_seen;
+    /* read-only after up_create() */
+    long connect_timeout_ms;
+    long max_idle_age_s;
+    char *user_agent;
+};
+
+/* ---- jobs ---------------------------------------------------------------------------------- */
+
+static int check_line(const char *s, const char *what, char *err, size_t errlen)
+{
+    if (strpbrk(s, "\r\n") != NULL) {
+        snprintf(err, errlen, "%s contains CR or LF", what);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_headers(const up_req_t *req, char *err, size_t errlen)
+{
+    for (size_t i = 0; i != req->num_headers; ++i) {
+        const char *h = req->headers[i];
+        const char *colon = h != NULL ? strchr(h, ':') : NULL;
+        if (colon == NULL || colon == h) {
+            snprintf(err, errlen, "header %zu is not \"Name: value\"", i);
+            return -1;
+        }
+        if (check_line(h, "a header", err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int check_req(const up_req_t *req, char *err, size_t errlen)
+{
+    if (req->url == NULL || req->url[0] == '\0') {
+        snprintf(err, errlen, "no URL");
+        return -1;
+    }
+    if (check_line(req->url, "the URL", err, errlen) != 0)
+        return -1;
+    if (req->receiver == NULL) {
+        snprintf(err, errlen, "no receiver");
+        return -1;
+    }
+    if (req->method != UP_GET && req->method != UP_HEAD && req->method != UP_POST) {
+        snprintf(err, errlen, "unknown method %d", (int)req->method);
+        return -1;
+    }
+    if (req->method != UP_POST && req->body_len != 0) {
+        snprintf(err, errlen, "a GET or HEAD request has no body");
+        return -1;
+    }
+    if (req->body_len != 0 && req->body == NULL) {
+        snprintf(err, errlen, "body_len is %zu but body is NULL", req->body_len);
+        return -1;
+    }
+    if (req->gzip && req->body_len > UINT_MAX) {
+        snprintf(err, errlen, "body too large to compress in one pass");
+        return -1;
+    }
+    return check_headers(req, err, errlen);
+}
+
+static char *copy_str(const char **dst, char *p, const char *src)
+{
+    size_t n = strlen(src) + 1;
+    memcpy(p, src, n);
+    *dst = p;
+    return p + n;
+}
+
+/* deflateBound() is an upper bound for a single Z_FINISH call, so one pass always completes. */
+static size_t gzip_into(z_stream *zs, const void *src, size_t len, char *dst, size_t room)
+{
+    int ret;
+
+    zs->next_in = (Bytef *)src;
+    zs->avail_in = (uInt)len;
+    zs->next_out = (Bytef *)dst;
+    zs->avail_out = (uInt)room;
+    ret = deflate(zs, Z_FINISH);
+    assert(ret == Z_STREAM_END);
+    (void)ret;
+    len = zs->total_out;
+    deflateEnd(zs);
+    return len;
+}
+
+up_job_t *up_job_new(const up_req_t *req, char *err, size_t errlen)
+{
+    size_t url_len, hdrs_len = 0, user_len = 0, pass_len = 0, body_room = req->body_len;
+    const char *password = req->password != NULL ? req->password : "";
+    z_stream zs;
+    up_job_t *job;
+    char *p;
+
+    if (check_req(req, err, errlen) != 0)
+        return NULL;
+    url_len = strlen(req->url) + 1;
+    for (size_t i = 0; i != req->num_headers; ++i)
+        hdrs_len += strlen(req->headers[i]) + 1;
+    if (req->username != NULL) {
+        user_len = strlen(req->username) + 1;
+        pass_len = strlen(password) + 1;
+    }
+    if (req->gzip) {
+        memset(&zs, 0, sizeof(zs));
+        if (deflateInit2(&zs, GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+            abort();
+        body_room = deflateBound(&zs, req->body_len);
+    }
+
+    job = calloc(1, sizeof(*job) + url_len + hdrs_len + user_len + pass_len + body_room);
+    if (job == NULL)
+        abort();
+    job->cb = req->cb;
+    job->cbdata = req->cbdata;
+    job->_receiver = req->receiver;
+    job->_req.method = req->method;
+    job->_req.timeout_ms = req->timeout_ms;
+    job->_req.insecure = req->insecure;
+    job->_req.gzip = req->gzip;
+    job->_req.max_response = req->max_response != 0 ? req->max_response : UP_DEFAULT_MAX_RESPONSE;
+    atomic_init(&job->_state, JOB_NEW);
+    atomic_init(&job->_abort, 0);
+
+    p = copy_str(&job->_req.url, (char *)(job + 1), req->url);
+    job->_req.headers = p;
+    job->_req.num_headers = req->num_headers;
+    for (size_t i = 0; i != req->num_headers; ++i) {
+        const char *ignored;
+        p = copy_str(&ignored, p, req->headers[i]);
+    }
+    if (req->username != NULL) {
+        p = copy_str(&job->_req.username, p, req->username);
+        p = copy_str(&job->_req.password, p, password);
+    }
+    job->_req.body = p;
+    if (req->gzip) {
+        job->_req.body_len = gzip_into(&zs, req->body, req->body_len, p, body_room);
+    } else {
+        if (req->body_len != 0)
+            memcpy(p, req->body, req->body_len);
+        job->_req.body_len = req->body_len;
+    }
+    return job;
+}
+
+void up_job_free(up_job_t *job)
+{
+    free(job->res.body);
+    free(job->res.content_type);
+    free(job->res.content_encoding);
+    free(job->res.influx_error);
+    free(job);
+}
+
+char *up_job_take_body(up_job_t *job, size_t *len)
+{
+    char *body = job->res.body;
+    char *empty = malloc(1);
+
+    if (empty == NULL)
+        abort();
+    empty[0] = '\0';
+    *len = job->res.body_len;
+    job->res.body = empty;
+    job->res.body_len = 0;
+    job->_req.body_cap = 1;
+    return body;
+}
+
+const char *up_class_str(up_class_t klass)
+{
+    switch (klass) {
+    case UP_OK:
+        return "ok";
+    case UP_REFUSED:
+        return "refused";
+    case UP_UNREACHABLE:
+        return "unreachable";
+    case UP_CANCELLED:
+        return "cancelled";
+    case UP_TOO_LARGE:
+        return "too large";
+    }
+    return "unknown";
+}
+
+/* ---- loop-thread side ---------------------------------------------------------------------- */
+
+void up_submit(up_t *up, up_job_t *job)
+{
+    assert(atomic_load(&job->_state) == JOB_NEW);
+    job->_up = up;
+    pthread_mutex_lock(&up->mutex);
+    atomic_store(&job->_state, JOB_PENDING);
+    h2o_linklist_insert(&up->pending, &job->_pending);
+    pthread_mutex_unlock(&up->mutex);
+    curl_multi_wakeup(up->multi);
+}
+
+void up_cancel(up_job_t *job)
+{
+    up_t *up = job->_up;
+    int state = atomic_load(&job->_state);
+
+    if (state == JOB_NEW) {
+        up_job_free(job);
+        return;
+    }
+    job->cb = NULL;
+    if (state == JOB_PENDING) {
+        pthread_mutex_lock(&up->mutex);
+        state = atomic_load(&job->_state);
+        if (state == JOB_PENDING)
+            h2o_linklist_unlink(&job->_pending);
+        pthread_mutex_unlock(&up->mutex);
+        if (state == JOB_PENDING) {
+            up_job_free(job);
+            return;
+        }
+    }
+    /* ACTIVE: the worker still owns the transfer; it drops it and posts the job, which the
+     * receiver then frees without a callback. DONE: the job is already queued to the receiver. */
+    if (state == JOB_ACTIVE) {
+        atomic_store(&job->_abort, 1);
+        atomic_fetch_add(&up->aborts, 1);
+        curl_multi_wakeup(up->multi);
+    }
+}
+
+void up_receiver_cb(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    (void)receiver;
+    while (!h2o_linklist_is_empty(messages)) {
+        up_job_t *job = H2O_STRUCT_FROM_MEMBER(up_job_t, _msg.link, messages->next);
+        h2o_linklist_unlink(&job->_msg.link);
+        /* A callback may up_cancel() another job of this same batch: that only clears its cb. */
+        if (job->cb != NULL)
+            job->cb(job, job->cbdata);
+        up_job_free(job);
+    }
+}
+
+/* ---- worker: curl callbacks ---------------------------------------------------------------- */
+
+static void reserve_body(up_job_t *job, size_t need)
+{
+    size_t cap = job->_req.body_cap != 0 ? job->_req.body_cap : BODY_INITIAL_CAP;
+    char *body;
+
+    if (need + 1 <= job->_req.body_cap)
+        return;
+    while (cap < need + 1)
+        cap *= 2;
+    if (cap > job->_req.max_response + 1)
+        cap = job->_req.max_response + 1;
+    body = realloc(job->res.body, cap);
+    if (body == NULL)
+        abort();
+    job->res.body = body;
+    job->_req.body_cap = cap;
+}
+
+/* curl's data is valid only during the call: copy it, within the cap. Returning less than given
+ * makes curl abort the transfer with CURLE_WRITE_ERROR; _too_large tells that apart. */
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    up_job_t *job = arg;
+    size_t n = size * nmemb;
+
+    if (n > job->_req.max_response - job->res.body_len) {
+        job->_too_large = true;
+        return 0;
+    }
+    reserve_body(job, job->res.body_len + n);
+    memcpy(job->res.body + job->res.body_len, data, n);
+    job->res.body_len += n;
+    job->res.body[job->res.body_len] = '\0';
+    return n;
+}
+
+static void clear_headers(up_job_t *job)
+{
+    free(job->res.content_type);
+    free(job->res.content_encoding);
+    free(job->res.influx_error);
+    job->res.content_type = job->res.content_encoding = job->res.influx_error = NULL;
+}
+
+static void set_header(char **dst, const char *value, size_t len)
+{
+    free(*dst);
+    if (len > UP_MAX_HEADER_VALUE)
+        len = UP_MAX_HEADER_VALUE;
+    *dst = strndup(value, len);
+    if (*dst == NULL)
+        abort();
+}
+
+static bool name_is(const char *name, size_t len, const char *want)
+{
+    return len == strlen(want) && strncasecmp(name, want, len) == 0;
+}
+
+/* Returns 0 to go on, -1 to abort the transfer (a declared length over the cap). */
+static int on_header_field(up_job_t *job, const char *name, size_t name_len, const char *value, size_t len)
+{
+    if (name_is(name, name_len, "content-type")) {
+        set_header(&job->res.content_type, value, len);
+    } else if (name_is(name, name_len, "content-encoding")) {
+        set_header(&job->res.content_encoding, value, len);
+    } else if (name_is(name, name_len, "x-influxdb-error")) {
+        set_header(&job->res.influx_error, value, len);
+    } else if (name_is(name, name_len, "content-length") && job->_req.method != UP_HEAD) {
+        char buf[32], *end;
+        unsigned long long declared;
+        if (len == 0 || len >= sizeof(buf))
+            return 0;
+        memcpy(buf, value, len);
+        buf[len] = '\0';
+        declared = strtoull(buf, &end, 10);
+        if (*end == '\0' && declared > job->_req.max_response) {
+            job->_too_large = true;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Called once per header line, status line included (so a 1xx followed by the final answer
+ * starts over). */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+    up_job_t *job = arg;
+    size_t n = size * nmemb, len = n, name_len;
+    const char *colon, *value, *end;
+
+    while (len > 0 && (data[len - 1] == '\r' || data[len - 1] == '\n'))
+        --len;
+    if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        clear_headers(job);
+        return n;
+    }
+    colon = memchr(data, ':', len);
+    if (colon == NULL)
+        return n;
+    name_len = (size_t)(colon - data);
+    value = colon + 1;
+    end = data + len;
+    while (value < end && (*value == ' ' || *value == '\t'))
+        ++value;
+    while (end > value && (end[-1] == ' ' || end[-1] == '\t'))
+        --end;
+    if (on_header_field(job, data, name_len, value, (size_t)(end - value)) != 0)
+        return 0;
+    return n;
+}
+
+/* ---- worker: transfers --------------------------------------------------------------------- */
+
+static struct curl_slist *build_headers(const up_job_t *job)
+{
+    struct curl_slist *list = NULL, *next;
+    const char *h = job->_req.headers;
+
+    for (size_t i = 0; i != job->_req.num_headers; ++i) {
+        next = curl_slist_append(list, h);
+        if (next == NULL)
+            abort();
+        list = next;
+        h += strlen(h) + 1;
+    }
+    if (job->_req.method == UP_POST) {
+        /* An empty value removes the header: no 100-continue round trip on large bodies. */
+        next = curl_slist_append(list, "Expect:");
+        if (next == NULL)
+            abort();
+        list = next;
+    }
+    if (job->_req.gzip) {
+        next = curl_slist_append(list, "Content-Encoding: gzip");
+        if (next == NULL)
+            abort();
+        list = next;
+    }
+    return list;
+}
+
+static long connect_timeout(const up_t *up, const up_job_t *job)
+{
+    long total = (long)job->_req.timeout_ms;
+
+    if (up->connect_timeout_ms > 0 && (total == 0 || up->connect_timeout_ms < total))
+        return up->connect_timeout_ms;
+    return total;
+}
+
+#define SET(opt, val)                                                                                                  \
+    do {                                                                                                               \
+        rc = curl_easy_setopt(e, opt, val);                                                                            \
+        if (rc != CURLE_OK)                                                                                            \
+            goto Error;                                                                                                \
+    } while (0)
+
+static CURLcode set_method(CURL *e, const up_job_t *job)
+{
+    CURLcode rc = CURLE_OK;
+
+    switch (job->_req.method) {
+    case UP_GET:
+        SET(CURLOPT_HTTPGET, 1L);
+        break;
+    case UP_HEAD:
+        SET(CURLOPT_NOBODY, 1L);
+        break;
+    case UP_POST:
+        SET(CURLOPT_POST, 1L);
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)job->_req.body_len);
+        /* job-owned and untouched until the job is posted back, so curl need not copy it */
+        SET(CURLOPT_POSTFIELDS, job->_req.body);
+        break;
+    }
+Error:
+    return rc;
+}
+
+static CURLcode set_options(up_t *up, CURL *e, up_job_t *job)
+{
+    CURLcode rc = CURLE_OK;
+
+    SET(CURLOPT_URL, job->_req.url);
+    SET(CURLOPT_PRIVATE, job);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_TCP_NODELAY, 1L);
+    SET(CURLOPT_TCP_KEEPALIVE, 1L);
+    SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    SET(CURLOPT_ERRORBUFFER, job->res.message);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, job);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, job);
+    SET(CURLOPT_USERAGENT, up->user_agent);
+    SET(CURLOPT_TIMEOUT_MS, (long)job->_req.timeout_ms);
+    SET(CURLOPT_CONNECTTIMEOUT_MS, connect_timeout(up, job));
+    if (up->max_idle_age_s > 0)
+        SET(CURLOPT_MAXAGE_CONN, up->max_idle_age_s);
+    if (job->_req.username != NULL) {
+        SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        SET(CURLOPT_USERNAME, job->_req.username);
+        SET(CURLOPT_PASSWORD, job->_req.password);
+    }
+    if (job->_req.insecure) {
+        SET(CURLOPT_SSL_VERIFYPEER, 0L);
+        SET(CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    job->_slist = build_headers(job);
+    SET(CURLOPT_HTTPHEADER, (struct curl_slist *)job->_slist);
+    rc = set_method(e, job);
+Error:
+    return rc;
+}
+
+#undef SET
+
+static void classify(up_job_t *job, CURLcode cc, const char *cancel_reason)
+{
+    up_result_t *r = &job->res;
+
+    r->curl_code = (int)cc;
+    if (cancel_reason != NULL || atomic_load(&job->_abort)) {
+        r->klass = UP_CANCELLED;
+        snprintf(r->message, sizeof(r->message), "%s", cancel_reason != NULL ? cancel_reason : "cancelled");
+    } else if (job->_too_large) {
+        r->klass = UP_TOO_LARGE;
+        snprintf(r->message, sizeof(r->message), "response larger than %zu bytes", job->_req.max_response);
+    } else if (cc != CURLE_OK) {
+        r->klass = UP_UNREACHABLE;
+        r->timed_out = cc == CURLE_OPERATION_TIMEDOUT;
+        if (r->message[0] == '\0')
+            snprintf(r->message, sizeof(r->message), "%s", curl_easy_strerror(cc));
+    } else if (r->status >= 200 && r->status < 300) {
+        r->klass = UP_OK;
+        r->message[0] = '\0';
+    } else {
+        r->klass = UP_REFUSED;
+        snprintf(r->message, sizeof(r->message), "HTTP %d%s%s", r->status, r->influx_error != NULL ? ": " : "",
+                 r->influx_error != NULL ? r->influx_error : "");
+    }
+}
+
+/* Ends the worker's part: after h2o_multithread_send_message() the job belongs to the receiver. */
+static void finish_job(up_t *up, up_job_t *job, CURLcode cc, const char *cancel_reason)
+{
+    CURL *e = job->_easy;
+
+    if (e != NULL) {
+        long status = 0;
+        curl_off_t total = 0;
+        curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total);
+        job->res.status = (int)status;
+        job->res.total_us = (uint64_t)total;
+        curl_multi_remove_handle(up->multi, e);
+        curl_easy_cleanup(e);
+        job->_easy = NULL;
+    }
+    curl_slist_free_all(job->_slist);
+    job->_slist = NULL;
+    if (h2o_linklist_is_linked(&job->_inflight))
+        h2o_linklist_unlink(&job->_inflight);
+    classify(job, cc, cancel_reason);
+    if (job->res.body == NULL) {
+        job->res.body = calloc(1, 1);
+        if (job->res.body == NULL)
+            abort();
+        job->_req.body_cap = 1;
+    }
+    atomic_store(&job->_state, JOB_DONE);
+    h2o_multithread_send_message(job->_receiver, &job->_msg);
+}
+
+static void start_job(up_t *up, up_job_t *job)
+{
+    CURL *e = curl_easy_init();
+    CURLcode rc;
+    CURLMcode mrc;
+
+    if (e == NULL)
+        abort();
+    job->_easy = e;
+    rc = set_options(up, e, job);
+    if (rc != CURLE_OK)
+        goto Error;
+    mrc = curl_multi_add_handle(up->multi, e);
+    if (mrc != CURLM_OK) {
+        snprintf(job->res.message, sizeof(job->res.message), "%s", curl_multi_strerror(mrc));
+        rc = CURLE_FAILED_INIT;
+        goto Error;
+    }
+    h2o_linklist_insert(&up->inflight, &job->_inflight);
+    return;
+Error:
+    finish_job(up, job, rc, NULL);
+}
+
+/* Under the mutex: moves the pending jobs to @batch and marks them ACTIVE. */
+static bool take_pending(up_t *up, h2o_linklist_t *batch)
+{
+    bool stopping;
+
+    pthread_mutex_lock(&up->mutex);
+    stopping = up->stopping;
+    while (!h2o_linklist_is_empty(&up->pending)) {
+        up_job_t *job = H2O_STRUCT_FROM_MEMBER(up_job_t, _pending, up->pending.next);
+        h2o_linklist_unlink(&job->_pending);
+        atomic_store(&job->_state, JOB_ACTIVE);
+        h2o_linklist_insert(batch, &job->_pending);
+    }
+    pthread_mutex_unlock(&up->mutex);
+    return stopping;
+}
+
+static void start_batch(up_t *up, h2o_linklist_t *batch, const char *cancel_reason)
+{
+    while (!h2o_linklist_is_empty(batch)) {
+        up_job_t *job = H2O_STRUCT_FROM_MEMBER(up_job_t, _pending, batch->next);
+        h2o_linklist_unlink(&job->_pending);
+        if (cancel_reason != NULL)
+            finish_job(up, job, CURLE_ABORTED_BY_CALLBACK, cancel_reason);
+        else
+            start_job(up, job);
+    }
+}
+
+/* Drops the transfers up_cancel() flagged; scans only when some cancel happened since last time. */
+static void reap_cancelled(up_t *up, const char *cancel_reason)
+{
+    unsigned aborts = atomic_load(&up->aborts);
+    h2o_linklist_t *node, *next;
+
+    if (aborts == up->aborts_seen && cancel_reason == NULL)
+        return;
+    up->aborts_seen = aborts;
+    for (node = up->inflight.next; node != &up->inflight; node = next) {
+        up_job_t *job = H2O_STRUCT_FROM_MEMBER(up_job_t, _inflight, node);
+        next = node->next;
+        if (cancel_reason != NULL || atomic_load(&job->_abort))
+            finish_job(up, job, CURLE_ABORTED_BY_CALLBACK, cancel_reason);
+    }
+}
+
+static void reap_done(up_t *up)
+{
+    for (;;) {
+        int left;
+        CURLMsg *msg = curl_multi_info_read(up->multi, &left);
+        CURL *e;
+        CURLcode cc;
+        char *job = NULL;
+        if (msg == NULL)
+            break;
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        /* msg dies with curl_multi_remove_handle(): copy first */
+        e = msg->easy_handle;
+        cc = msg->data.result;
+        curl_easy_getinfo(e, CURLINFO_PRIVATE, &job);
+        finish_job(up, (up_job_t *)job, cc, NULL);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    up_t *up = arg;
+    h2o_linklist_t batch;
+    int running;
+
+    h2o_linklist_init_anchor(&batch);
+    for (;;) {
+        if (take_pending(up, &batch))
+            break;
+        start_batch(up, &batch, NULL);
+        reap_cancelled(up, NULL);
+        curl_multi_perform(up->multi, &running);
+        reap_done(up);
+        curl_multi_poll(up->multi, NULL, 0, POLL_MS, NULL);
+    }
+    start_batch(up, &batch, "shutdown");
+    reap_cancelled(up, "shutdown");
+    return NULL;
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------------- */
+
+up_t *up_create(const up_opts_t *opts)
+{
+    static const up_opts_t defaults;
+    long max_host;
+    up_t *up;
+
+    if (opts == NULL)
+        opts = &defaults;
+    up = calloc(1, sizeof(*up));
+    if (up == NULL)
+        abort();
+    pthread_mutex_init(&up->mutex, NULL);
+    h2o_linklist_init_anchor(&up->pending);
+    h2o_linklist_init_anchor(&up->inflight);
+    atomic_init(&up->aborts, 0);
+    up->connect_timeout_ms = opts->connect_timeout_ms;
+    up->max_idle_age_s = opts->max_idle_age_s;
+    up->user_agent = strdup(opts->user_agent != NULL ? opts->user_agent : "influxdb-proxy");
+    if (up->user_agent == NULL)
+        abort();
+    up->multi = curl_multi_init();
+    if (up->multi == NULL)
+        goto Error;
+    max_host = opts->max_host_connections > 0 ? opts->max_host_connections : DEFAULT_MAX_HOST_CONNECTIONS;
+    curl_multi_setopt(up->multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_host);
+    if (opts->max_total_connections > 0)
+        curl_multi_setopt(up->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, opts->max_total_connections);
+    if (opts->max_idle_connections > 0)
+        curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, opts->max_idle_connections);
+    if (pthread_create(&up->thread, NULL, worker_main, up) != 0)
+        goto Error;
+    return up;
+Error:
+    if (up->multi != NULL)
+        curl_multi_cleanup(up->multi);
+    pthread_mutex_destroy(&up->mutex);
+    free(up->user_agent);
+    free(up);
+    return NULL;
+}
+
+void up_destroy(up_t *up)
+{
+    pthread_mutex_lock(&up->mutex);
+    up->stopping = true;
+    pthread_mutex_unlock(&up->mutex);
+    curl_multi_wakeup(up->multi);
+    pthread_join(up->thread, NULL);
+    assert(h2o_linklist_is_empty(&up->inflight));
+    assert(h2o_linklist_is_empty(&up->pending));
+    curl_multi_cleanup(up->multi);
+    pthread_mutex_destroy(&up->mutex);
+    free(up->user_agent);
+    free(up);
+}

@@ -1,0 +1,186 @@
+/*
+ * upstream — HTTP client for the InfluxDB backends (layer 2): libcurl's multi interface on one
+ * worker thread, results delivered to the submitting h2o loop thread.
+ *
+ * DESIGN
+ * A loop thread builds an up_job_t with up_job_new(), which copies everything the transfer needs
+ * (URL, extra headers, body, credentials) into one allocation, and hands it to up_submit(). The job
+ * is linked to a mutex-protected pending list and the worker is woken with curl_multi_wakeup().
+ * The worker owns the only CURLM and every CURL easy handle (they never leave its thread), so all
+ * transfers share one connection cache: keep-alive connections to a backend are reused across
+ * jobs and loops. When a transfer ends, the worker fills in job->res and posts the job as an
+ * h2o_multithread message to the receiver the submitter named; up_receiver_cb() then runs on that
+ * loop, calls job->cb and frees the job. The receiver, never the submitter, frees a submitted job.
+ *
+ * Program start must call curl_global_init(CURL_GLOBAL_DEFAULT) once, before any up_create(), and
+ * curl_global_cleanup() after the last up_destroy(); this module never calls either (they are not
+ * thread-safe and belong to main()).
+ *
+ * STREAMING (not implemented yet; the layout leaves room for it): a later mode adds to up_req_t a
+ * head callback and a chunk callback. The worker would then post small chunk messages (a second
+ * h2o_multithread_message_t embedded per chunk, linked to the job) through the same receiver
+ * instead of accumulating res.body, pausing the transfer with CURL_WRITEFUNC_PAUSE when too many
+ * chunks are unconsumed and resuming it with curl_easy_pause() when the loop acknowledges them via
+ * the pending-list/wakeup path. The final completion message, up_cancel() and the ownership rules
+ * stay exactly as they are, so handlers using the buffered mode need no change.
+ */
+#ifndef IP_UPSTREAM_H
+#define IP_UPSTREAM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <h2o/linklist.h>
+#include <h2o/multithread.h>
+
+typedef struct st_up_t up_t;
+typedef struct st_up_job_t up_job_t;
+
+/* Called on the loop thread of the job's receiver with the finished job. The job (and every
+ * pointer in job->res) is freed as soon as the callback returns, unless taken with
+ * up_job_take_body(). */
+typedef void (*up_cb)(up_job_t *job, void *cbdata);
+
+typedef enum en_up_method_t { UP_GET, UP_HEAD, UP_POST } up_method_t;
+
+/* How a transfer ended, as the write and query paths need it (SPEC §6 stored/refused/unreachable). */
+typedef enum en_up_class_t {
+    UP_OK,          /* the backend answered 2xx */
+    UP_REFUSED,     /* the backend answered, with any non-2xx status (res.status) */
+    UP_UNREACHABLE, /* no complete answer: connect error, timeout (res.timed_out), reset, bad TLS... */
+    UP_CANCELLED,   /* up_cancel() or up_destroy() stopped it; only seen by callbacks after up_destroy */
+    UP_TOO_LARGE    /* the response body exceeded up_req_t.max_response; the transfer was aborted */
+} up_class_t;
+
+#define UP_DEFAULT_MAX_RESPONSE (64u * 1024 * 1024)
+/* Copied response header values longer than this are truncated. */
+#define UP_MAX_HEADER_VALUE 4096
+#define UP_MESSAGE_SIZE 256 /* = CURL_ERROR_SIZE */
+
+/* Options of one client; zero means "default" for every field. */
+typedef struct st_up_opts_t {
+    long max_host_connections;  /* per host:port; further transfers wait for a free one (default 16) */
+    long max_total_connections; /* all hosts (default 0 = unlimited) */
+    long max_idle_connections;  /* size of the keep-alive cache (default: curl's, 4 per transfer) */
+    long connect_timeout_ms;    /* cap on the connect phase; never longer than the job's timeout */
+    long max_idle_age_s;        /* close cached connections idle for longer (default 118, curl's) */
+    const char *user_agent;     /* copied; default "influxdb-proxy" */
+} up_opts_t;
+
+/* Everything one request needs. Only borrowed here: up_job_new() copies all of it. */
+typedef struct st_up_req_t {
+    up_method_t method;
+    const char *url;            /* absolute http:// or https:// URL, query string included */
+    const char *const *headers; /* num_headers extra "Name: value" lines, no CR/LF */
+    size_t num_headers;
+    const void *body; /* POST only; may be NULL when body_len is 0 */
+    size_t body_len;
+    uint32_t timeout_ms;                  /* whole transfer, queueing for a connection included; 0 = none */
+    const char *username;                 /* NULL = no Basic auth */
+    const char *password;                 /* NULL = "" */
+    bool insecure;                        /* https: skip certificate and host name verification */
+    bool gzip;                            /* gzip the body and send Content-Encoding: gzip */
+    size_t max_response;                  /* response body cap in bytes; 0 = UP_DEFAULT_MAX_RESPONSE */
+    h2o_multithread_receiver_t *receiver; /* registered with up_receiver_cb on the submitter's loop */
+    up_cb cb;                             /* may be NULL: the result is dropped */
+    void *cbdata;
+} up_req_t;
+
+/* Results, valid inside the callback. Strings are NUL-terminated and owned by the job. */
+typedef struct st_up_result_t {
+    up_class_t klass;
+    int status;                    /* final HTTP status; 0 if none was received */
+    int curl_code;                 /* CURLcode of the transfer (0 = CURLE_OK) */
+    bool timed_out;                /* UNREACHABLE because timeout_ms elapsed */
+    char message[UP_MESSAGE_SIZE]; /* "" for OK; otherwise a human message: "Failed to connect to
+                                    * 127.0.0.1 port 9 ...: Connection refused", "HTTP 400: database
+                                    * not found: \"x\"", "response larger than 1024 bytes", ... */
+    char *body;                    /* never NULL (at least ""); body_len bytes plus a NUL */
+    size_t body_len;
+    char *content_type; /* copied header values, NULL when absent */
+    char *content_encoding;
+    char *influx_error; /* X-Influxdb-Error */
+    uint64_t total_us;  /* whole transfer time in microseconds */
+} up_result_t;
+
+struct st_up_job_t {
+    /* Public: set by up_job_new() from the request; cb may be read or written only on the loop
+     * thread of the receiver (up_cancel() clears it). */
+    up_cb cb;
+    void *cbdata;
+    /* Public: filled by the worker before the callback; read only inside the callback. */
+    up_result_t res;
+
+    /* Private. */
+    h2o_multithread_message_t _msg;
+    h2o_multithread_receiver_t *_receiver;
+    h2o_linklist_t _pending;  /* up->_pending, under up's mutex */
+    h2o_linklist_t _inflight; /* worker-only list of transfers in curl */
+    up_t *_up;
+    atomic_int _state; /* NEW, PENDING, ACTIVE, DONE (see upstream.c) */
+    atomic_int _abort; /* set by up_cancel() while the worker has the transfer */
+    void *_easy;       /* CURL *, worker-only */
+    void *_slist;      /* struct curl_slist *, worker-only */
+    bool _too_large;
+    struct {
+        up_method_t method;
+        const char *url;
+        const char *headers; /* num_headers NUL-terminated strings, back to back */
+        size_t num_headers;
+        const char *body;
+        size_t body_len;
+        uint32_t timeout_ms;
+        const char *username, *password;
+        bool insecure, gzip;
+        size_t max_response;
+        size_t body_cap; /* allocated size of res.body */
+    } _req;
+};
+
+/* Starts a client: one CURLM and its worker thread. Returns NULL if the thread or the multi handle
+ * cannot be created. curl_global_init() must have been called. Any thread. */
+up_t *up_create(const up_opts_t *opts);
+
+/* Stops the worker and frees the client. Every job not yet finished (queued or in flight) is
+ * finished with UP_CANCELLED, message "shutdown", and posted to its receiver like any result, so
+ * its callback still runs (unless it was cancelled) when that loop next processes its queue: keep
+ * running the loops, and keep the receivers registered, until those callbacks have arrived.
+ * Must not run concurrently with up_submit() or up_cancel() on any thread. Blocks until the worker
+ * has exited (in-flight transfers are aborted, not awaited). */
+void up_destroy(up_t *up);
+
+/* Copies @req into a new job (one allocation; the body is gzipped here when req->gzip, so the
+ * compression cost stays on the submitting loop). Returns NULL and writes a message into @err
+ * (cap @errlen) if @req is invalid: no URL, no receiver, CR or LF in the URL or a header, a header
+ * without ':', a body on GET/HEAD. The caller owns the job until up_submit(); up_job_free() frees an
+ * unsubmitted one. Out of memory aborts. Any thread. */
+up_job_t *up_job_new(const up_req_t *req, char *err, size_t errlen);
+
+/* Frees a job that was never submitted; never call it on a submitted job (the receiver frees
+ * those). */
+void up_job_free(up_job_t *job);
+
+/* Takes ownership of @job and queues it. Its callback runs exactly once on the receiver's loop,
+ * unless up_cancel() is called first. Any thread; normally the loop thread of job's receiver. */
+void up_submit(up_t *up, up_job_t *job);
+
+/* Abandons a submitted job whose callback has not run yet, on the loop thread of its receiver: the
+ * callback will never be called and the job is freed (at once if the worker had not taken it yet,
+ * otherwise by the receiver once the worker lets go; an in-flight transfer is aborted promptly).
+ * On a job never submitted it is up_job_free(). The caller must not use @job afterwards. Never call
+ * it from inside the job's own callback or after it. */
+void up_cancel(up_job_t *job);
+
+/* The h2o receiver callback: pass it to h2o_multithread_register_receiver() on each loop that
+ * submits jobs. For each finished job it calls job->cb (if not NULL) and frees the job. */
+void up_receiver_cb(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
+
+/* Inside the callback: takes the response body (free() it); *len receives its length. The job keeps
+ * an empty body. */
+char *up_job_take_body(up_job_t *job, size_t *len);
+
+/* "ok", "refused", "unreachable", "cancelled", "too large". */
+const char *up_class_str(up_class_t klass);
+
+#endif

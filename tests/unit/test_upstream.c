@@ -1,0 +1,943 @@
+/*
+ * Unit tests of upstream: a real h2o evloop receives the results, a small blocking HTTP/1.1 server
+ * on 127.0.0.1 (one thread per connection) plays the backend and records what it was sent.
+ *
+ * Server paths: /ping 204, /echo (200, echoes body and Content-Encoding), /400 (InfluxDB-style
+ * error), /500, /delay/N (sleep N ms, then 204), /big/N (N bytes, Content-Length), /chunked/N
+ * (N bytes, chunked), /close (promises 1000 bytes, sends 10, closes).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <curl/curl.h>
+#include <zlib.h>
+#include <h2o/socket.h>
+#include <h2o/socket/evloop.h>
+#include "upstream.h"
+
+/* ---- the backend ----------------------------------------------------------------------------- */
+
+#define SRV_MAX_HEAD 65536
+
+static struct {
+    int fd;
+    int port;
+    pthread_t thread;
+    atomic_bool stop;
+    atomic_int accepted; /* connections accepted so far */
+    atomic_int requests; /* requests fully read so far */
+    pthread_mutex_t mu;  /* guards the last request below */
+    char method[16];
+    char target[512];
+    char head[SRV_MAX_HEAD]; /* header lines as received */
+    char *body;
+    size_t body_len;
+} srv;
+
+static int send_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n != 0) {
+        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return -1;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int send_fmt(int fd, const char *fmt, ...)
+{
+    char buf[1024];
+    va_list ap;
+    int n;
+    va_start(ap, fmt);
+    n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    return send_all(fd, buf, (size_t)n);
+}
+
+/* Case-insensitive lookup of a header value in a raw head; copies it into @out. */
+static int head_get(const char *head, const char *name, char *out, size_t cap)
+{
+    size_t nlen = strlen(name);
+    for (const char *line = head; line != NULL && *line != '\0';) {
+        const char *eol = strstr(line, "\r\n");
+        if (eol == NULL)
+            break;
+        if ((size_t)(eol - line) > nlen && strncasecmp(line, name, nlen) == 0 && line[nlen] == ':') {
+            const char *v = line + nlen + 1;
+            while (*v == ' ')
+                ++v;
+            snprintf(out, cap, "%.*s", (int)(eol - v), v);
+            return 0;
+        }
+        line = eol + 2;
+    }
+    return -1;
+}
+
+static void respond(int fd, const char *method, const char *target, const char *head, const char *body, size_t body_len)
+{
+    char enc[64];
+    long n;
+
+    if (strcmp(target, "/ping") == 0) {
+        send_fmt(fd, "HTTP/1.1 204 No Content\r\nX-Influxdb-Version: 1.8.10\r\n\r\n");
+    } else if (strcmp(target, "/echo") == 0) {
+        if (head_get(head, "Content-Encoding", enc, sizeof(enc)) != 0)
+            strcpy(enc, "identity");
+        send_fmt(fd,
+                 "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Encoding: %s\r\n"
+                 "Content-Length: %zu\r\n\r\n",
+                 enc, body_len);
+        send_all(fd, body, body_len);
+    } else if (strcmp(target, "/400") == 0) {
+        static const char err[] = "{\"error\":\"database not found: \\\"nope\\\"\"}\n";
+        send_fmt(fd,
+                 "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+                 "X-Influxdb-Error: database not found: \"nope\"\r\nContent-Length: %zu\r\n\r\n%s",
+                 strlen(err), err);
+    } else if (strcmp(target, "/500") == 0) {
+        send_fmt(fd, "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\noops");
+    } else if (sscanf(target, "/delay/%ld", &n) == 1) {
+        struct timespec ts = {n / 1000, (n % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        send_fmt(fd, "HTTP/1.1 204 No Content\r\n\r\n");
+    } else if (sscanf(target, "/big/%ld", &n) == 1) {
+        char *b = malloc((size_t)n + 1);
+        memset(b, 'x', (size_t)n);
+        send_fmt(fd, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %ld\r\n\r\n", n);
+        if (strcmp(method, "HEAD") != 0)
+            send_all(fd, b, (size_t)n);
+        free(b);
+    } else if (sscanf(target, "/chunked/%ld", &n) == 1) {
+        char *b = malloc((size_t)n + 1);
+        memset(b, 'y', (size_t)n);
+        send_fmt(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%lx\r\n", n);
+        send_all(fd, b, (size_t)n);
+        send_fmt(fd, "\r\n0\r\n\r\n");
+        free(b);
+    } else if (strcmp(target, "/close") == 0) {
+        send_fmt(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789");
+        shutdown(fd, SHUT_RDWR);
+    } else {
+        send_fmt(fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+    }
+}
+
+static void record(const char *method, const char *target, const char *head, const char *body, size_t len)
+{
+    pthread_mutex_lock(&srv.mu);
+    snprintf(srv.method, sizeof(srv.method), "%s", method);
+    snprintf(srv.target, sizeof(srv.target), "%s", target);
+    snprintf(srv.head, sizeof(srv.head), "%s", head);
+    free(srv.body);
+    srv.body = malloc(len + 1);
+    memcpy(srv.body, body, len);
+    srv.body[len] = '\0';
+    srv.body_len = len;
+    pthread_mutex_unlock(&srv.mu);
+    atomic_fetch_add(&srv.requests, 1);
+}
+
+/* Reads until @want bytes are buffered; returns -1 on EOF or error. */
+static int fill(int fd, char **buf, size_t *len, size_t *cap, size_t want)
+{
+    while (*len < want) {
+        ssize_t r;
+        if (*cap < want + 1) {
+            *cap = want + 1;
+            *buf = realloc(*buf, *cap);
+        }
+        r = recv(fd, *buf + *len, *cap - *len - 1, 0);
+        if (r <= 0)
+            return -1;
+        *len += (size_t)r;
+    }
+    return 0;
+}
+
+static void *conn_main(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+
+    for (;;) {
+        char *end, method[16], target[512], clen[32], *head;
+        size_t head_len, body_len = 0;
+        buf[len] = '\0';
+        while ((end = strstr(buf, "\r\n\r\n")) == NULL) {
+            if (len >= SRV_MAX_HEAD || fill(fd, &buf, &len, &cap, len + 1) != 0)
+                goto Done;
+            buf[len] = '\0';
+        }
+        head_len = (size_t)(end - buf) + 4;
+        if (sscanf(buf, "%15s %511s", method, target) != 2)
+            goto Done;
+        head = strndup(buf, head_len);
+        if (head_get(strstr(head, "\r\n") + 2, "Content-Length", clen, sizeof(clen)) == 0)
+            body_len = strtoul(clen, NULL, 10);
+        if (fill(fd, &buf, &len, &cap, head_len + body_len) != 0) {
+            free(head);
+            goto Done;
+        }
+        record(method, target, strstr(head, "\r\n") + 2, buf + head_len, body_len);
+        respond(fd, method, target, head, buf + head_len, body_len);
+        free(head);
+        memmove(buf, buf + head_len + body_len, len - head_len - body_len);
+        len -= head_len + body_len;
+        if (strcmp(target, "/close") == 0)
+            break;
+    }
+Done:
+    free(buf);
+    close(fd);
+    return NULL;
+}
+
+static void *accept_main(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&srv.stop)) {
+        struct pollfd pfd = {srv.fd, POLLIN, 0};
+        pthread_t t;
+        int c;
+        if (poll(&pfd, 1, 50) <= 0)
+            continue;
+        c = accept(srv.fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        atomic_fetch_add(&srv.accepted, 1);
+        pthread_create(&t, NULL, conn_main, (void *)(intptr_t)c);
+        pthread_detach(t);
+    }
+    return NULL;
+}
+
+/* Binds 127.0.0.1:0 and returns the socket; *port receives the port. */
+static int bind_any(int *port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t sl = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        return -1;
+    getsockname(fd, (struct sockaddr *)&sa, &sl);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+static int srv_start(void **state)
+{
+    (void)state;
+    pthread_mutex_init(&srv.mu, NULL);
+    srv.fd = bind_any(&srv.port);
+    if (srv.fd < 0 || listen(srv.fd, 1024) != 0)
+        return -1;
+    return pthread_create(&srv.thread, NULL, accept_main, NULL);
+}
+
+static int srv_stop(void **state)
+{
+    (void)state;
+    atomic_store(&srv.stop, true);
+    pthread_join(srv.thread, NULL);
+    close(srv.fd);
+    free(srv.body);
+    srv.body = NULL;
+    return 0;
+}
+
+/* ---- the client side ------------------------------------------------------------------------- */
+
+typedef struct {
+    int called;
+    up_class_t klass;
+    int status, curl_code;
+    bool timed_out;
+    char message[UP_MESSAGE_SIZE];
+    char *body;
+    size_t body_len;
+    char content_type[128], content_encoding[64], influx_error[256];
+    uint64_t total_us;
+    int *done; /* shared completion counter */
+} result_t;
+
+typedef struct {
+    h2o_evloop_t *loop;
+    h2o_multithread_queue_t *queue;
+    h2o_multithread_receiver_t receiver;
+    up_t *up;
+    int done;
+} fx_t;
+
+static void copy_opt(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src != NULL ? src : "");
+}
+
+static void on_done(up_job_t *job, void *data)
+{
+    result_t *r = data;
+    r->called++;
+    r->klass = job->res.klass;
+    r->status = job->res.status;
+    r->curl_code = job->res.curl_code;
+    r->timed_out = job->res.timed_out;
+    memcpy(r->message, job->res.message, sizeof(r->message));
+    r->body = up_job_take_body(job, &r->body_len);
+    copy_opt(r->content_type, sizeof(r->content_type), job->res.content_type);
+    copy_opt(r->content_encoding, sizeof(r->content_encoding), job->res.content_encoding);
+    copy_opt(r->influx_error, sizeof(r->influx_error), job->res.influx_error);
+    r->total_us = job->res.total_us;
+    if (r->done != NULL)
+        ++*r->done;
+}
+
+static int fx_setup_with(void **state, const up_opts_t *opts)
+{
+    fx_t *fx = calloc(1, sizeof(*fx));
+    fx->loop = h2o_evloop_create();
+    fx->queue = h2o_multithread_create_queue(fx->loop);
+    h2o_multithread_register_receiver(fx->queue, &fx->receiver, up_receiver_cb);
+    fx->up = up_create(opts);
+    *state = fx;
+    return fx->up != NULL ? 0 : -1;
+}
+
+static int fx_setup(void **state)
+{
+    up_opts_t opts = {.max_host_connections = 16};
+    return fx_setup_with(state, &opts);
+}
+
+static void run_for(fx_t *fx, int ms);
+
+static int fx_teardown(void **state)
+{
+    fx_t *fx = *state;
+    if (fx->up != NULL)
+        up_destroy(fx->up);
+    /* results posted by up_destroy() still have to be consumed */
+    run_for(fx, 30);
+    h2o_multithread_unregister_receiver(fx->queue, &fx->receiver);
+    h2o_multithread_destroy_queue(fx->queue);
+    h2o_evloop_destroy(fx->loop);
+    free(fx);
+    return 0;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Runs the loop until *counter reaches @want or @ms elapse. */
+static void run_until(fx_t *fx, const int *counter, int want, int ms)
+{
+    uint64_t deadline = now_ms() + (uint64_t)ms;
+    while (*counter < want && now_ms() < deadline)
+        h2o_evloop_run(fx->loop, 20);
+}
+
+static void run_for(fx_t *fx, int ms)
+{
+    uint64_t deadline = now_ms() + (uint64_t)ms;
+    while (now_ms() < deadline)
+        h2o_evloop_run(fx->loop, 10);
+}
+
+static void url_of(char *buf, size_t cap, const char *path)
+{
+    snprintf(buf, cap, "http://127.0.0.1:%d%s", srv.port, path);
+}
+
+static up_req_t req_for(fx_t *fx, up_method_t method, const char *url, result_t *r)
+{
+    up_req_t req = {.method = method, .url = url, .timeout_ms = 5000, .receiver = &fx->receiver};
+    req.cb = on_done;
+    req.cbdata = r;
+    r->done = &fx->done;
+    return req;
+}
+
+static void submit(fx_t *fx, const up_req_t *req)
+{
+    char err[128] = "";
+    up_job_t *job = up_job_new(req, err, sizeof(err));
+    assert_non_null(job);
+    assert_string_equal(err, "");
+    up_submit(fx->up, job);
+}
+
+/* Submits one request and waits for its result. */
+static void fetch(fx_t *fx, const up_req_t *req, result_t *r)
+{
+    int before = fx->done;
+    submit(fx, req);
+    run_until(fx, &fx->done, before + 1, 10000);
+    assert_int_equal(r->called, 1);
+}
+
+static void srv_last(char *method, char *target, char *head, char **body, size_t *body_len)
+{
+    pthread_mutex_lock(&srv.mu);
+    strcpy(method, srv.method);
+    strcpy(target, srv.target);
+    strcpy(head, srv.head);
+    *body = malloc(srv.body_len + 1);
+    memcpy(*body, srv.body, srv.body_len + 1);
+    *body_len = srv.body_len;
+    pthread_mutex_unlock(&srv.mu);
+}
+
+/* ---- cases ----------------------------------------------------------------------------------- */
+
+static void test_ping_204(void **state)
+{
+    fx_t *fx = *state;
+    result_t r = {0};
+    char url[128];
+    url_of(url, sizeof(url), "/ping");
+    up_req_t req = req_for(fx, UP_GET, url, &r);
+    fetch(fx, &req, &r);
+    assert_int_equal(r.klass, UP_OK);
+    assert_int_equal(r.status, 204);
+    assert_int_equal(r.curl_code, 0);
+    assert_string_equal(r.message, "");
+    assert_int_equal(r.body_len, 0);
+    assert_string_equal(r.body, "");
+    assert_true(r.total_us > 0);
+    free(r.body);
+}
+
+static void test_get_records_request(void **state)
+{
+    fx_t *fx = *state;
+    result_t r = {0};
+    char url[128], method[16], target[512], head[SRV_MAX_HEAD], value[256], *body;
+    size_t body_len;
+    const char *hdrs[] = {"Accept: application/x-msgpack", "X-Test: yes"};
+    url_of(url, sizeof(url), "/ping?db=x&q=SELECT%201");
+    up_req_t req = req_for(fx, UP_GET, url, &r);
+    req.headers = hdrs;
+    req.num_headers = 2;
+    fetch(fx, &req, &r);
+    assert_int_equal(r.status, 404); /* the server only knows "/ping" without a query */
+    assert_int_equal(r.klass, UP_REFUSED);
+    srv_last(method, target, head, &body, &body_len);
+    assert_string_equal(method, "GET");
+    assert_string_equal(target, "/ping?db=x&q=SELECT%201");
+    assert_int_equal(head_get(head, "Accept", value, sizeof(value)), 0);
+    assert_string_equal(value, "application/x-msgpack");
+    assert_int_equal(head_get(head, "X-Test", value, sizeof(value)), 0);
+    assert_string_equal(value, "yes");
+    assert_int_equal(head_get(head, "User-Agent", value, sizeof(value)), 0);
+    assert_string_equal(value, "influxdb-proxy");
+    assert_int_equal(head_get(head, "Authorization", value, sizeof(value)), -1);
+    assert_int_equal(body_len, 0);
+    free(body);
+    free(r.body);
+}
+
+static void test_head(void **state)
+{
+    fx_t *fx = *state;
+    result_t r = {0};
+    char url[128];
+    url_of(url, sizeof(url), "/big/5000");
+    up_req_t req = req_for(fx, UP_HEAD, url, &r);
+    req.max_response = 100; /* a HEAD's Content-Length announces no body */
+    fetch(fx, &req, &r);
+    assert_int_equal(r.klass, UP_OK);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, 0);
+    assert_string_equal(r.content_type, "text/plain");
+    free(r.body);
+}
+
+static void test_echo_1mib(void **state)
+{
+    fx_t *fx = *state;
+    result_t r = {0};
+    char url[128], method[16], target[512], head[SRV_MAX_HEAD], value[64], *body;
+    size_t n = 1024 * 1024 + 17, body_len;
+    char *payload = malloc(n);
+    for (size_t i = 0; i != n; ++i)
+        payload[i] = (char)(i * 7 + i / 251);
+    url_of(url, sizeof(url), "/echo");
+    up_req_t req = req_for(fx, UP_POST, url, &r);
+    req.body = payload;
+    req.body_len = n;
+    fetch(fx, &req, &r);
+    assert_int_equal(r.klass, UP_OK);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, n);
+    assert_memory_equal(r.body, payload, n);
+    assert_string_equal(r.content_type, "application/octet-stream");
+    assert_string_equal(r.content_encoding, "identity");
+    srv_last(method, target, head, &body, &body_len);
+    assert_string_equal(method, "POST");
+    assert_int_equal(head_get(head, "Expect", value, sizeof(value)), -1);
+    assert_int_equal(head_get(head, "Content-Encoding", value, sizeof(value)), -1);
+    free(body);
+    free(payload);
+    free(r.body);
+}
+
+static void test_refused_400(void **state)
+{
+    fx_t *fx = *state;
+    result_t r = {0};
+    char url[128];
+    url_of(url, sizeof(url), "/400");
+    up_req_t req = req_for(fx, UP_POST, url, &r);
+    req.body = "cpu v=1";
+    req.body_len = 7;
+    fetch(fx, &req, &r);
+    assert_int_equal(r.klass, UP_REFUSED);
+    assert_int_equal(r.status, 400);
+    assert_int_equal(r.curl_code, 0);
+    assert_string_equal(r.influx_error, "database not found: \"nope\"");
+    assert_string_equal(r.content_type, "application/json");
+    assert_string_equal(r.body, "{\"error\":\"database not found: \\\"nope\\\"\"}\n");
+    assert_string_equal(r.message, "HTTP 400: database not found: \"nope\"");
+    free(r.body);
+}
+
+static void test_refused_500(void **state)
+{
+    fx_t *fx = *state;
+    result_t r = {0};
+    char url[128];
+    url_of(url, sizeof(url), "/500");
+    up_req_t req = req_for(fx, UP_GET, url, &r);
+    fetch(fx, &req, &r);
+    assert_int_equal(r.klass, UP_REFUSED);
+    assert_int_equal(r.status, 500);
+    assert_string_equal(r.body, "oops");
+    assert_string_equal(r.influx_error, "");
+    assert_string_equal(r.message, "HTTP 500");
+    free(r.body);
+}
+
+static void test_connection_refused(void **state)
+{
+    fx_t *fx = *state;
+    result_t r = {0};
+    char url[128];
+    int port, fd = bind_any(&port);
+    close(fd); /* bound, never listened: nothing accepts on it */
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/write?db=x", port);
+    up_req_t req = req_for(fx, UP_POST, url, &r);
+    req.body = "cpu v=1";
+    req.body_len = 7;
+    fetch(fx, &req, &r);
+    assert_int_equal(r.klass, UP_UNREACHABLE);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.curl_code, CURLE_COULDNT_CONNECT);
+    assert_false(r.timed_out);
+    assert_non_null(strstr(r.message, "127.0.0.1"));
+    free(r.body);
+}
+
+static void test_timeout(void **state)
+{
+    fx_t *fx = *state;
+    result_t r = {0};
+    char url[128];
+    uint64_t t0 = now_ms(), elapsed;
+    url_of(url, sizeof(url), "/delay/1500");
+    up_req_t req = req_for(fx, UP_GET, url, &r);
+    req.timeout_ms = 200;
+    fetch(fx, &req, &r);
+    elapsed = now_ms() - t0;
+    assert_int_equal(r.klass, UP_UNREACHABLE);
+    assert_true(r.timed_out);
+    assert_int_equal(r.curl_code, CURLE_OPERATION_TIMEDOUT);
+    assert_int_equal(r.status, 0);
+    assert_non_null(strcasestr(r.message, "timed out"));
+    assert_true(elapsed >= 190 && elapsed < 1200);
+    assert_true(r.total_us >= 190000);
+    free(r.body);
+}
+
+static void test_closed_mid_response(void **state)
+{
+    fx_t *fx = *state;
+    result_t r = {0};
+    char url[128];
+    url_of(url, sizeof(url), "/close");
+    up_req_t req = req_for(fx, UP_GET, url, &r);
+    fetch(fx, &req, &r);
+    assert_int_equal(r.klass, UP_UNREACHABLE);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.curl_code, CURLE_PARTIAL_FILE);
+    assert_false(r.timed_out);
+    free(r.body);
+}
+
+/* Table: path, cap, expected class, expected body length. */
+static void test_response_cap(void **state)
+{
+    static const struct {
+        const char *path;
+        size_t cap;
+        up_class_t klass;
+        size_t body_len;
+    } cases[] = {
+        {"/big/1000", 1000, UP_OK, 1000},           /* exactly at the cap */
+        {"/big/1001", 1000, UP_TOO_LARGE, 0},       /* Content-Length over the cap: stops at the header */
+        {"/chunked/1000", 1000, UP_OK, 1000},       /* no length announced, at the cap */
+        {"/chunked/100000", 1000, UP_TOO_LARGE, 0}, /* no length announced: stops while writing */
+        {"/big/300000", 0, UP_OK, 300000},          /* 0 = the default cap */
+    };
+    fx_t *fx = *state;
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        result_t r = {0};
+        char url[128];
+        url_of(url, sizeof(url), cases[i].path);
+        up_req_t req = req_for(fx, UP_GET, url, &r);
+        req.max_response = cases[i].cap;
+        fetch(fx, &req, &r);
+        assert_int_equal(r.klass, cases[i].klass);
+        if (cases[i].klass == UP_OK)
+            assert_int_equal(r.body_len, cases[i].body_len);
+        else
+            assert_string_equal(r.message, "response larger than 1000 bytes");
+        assert_true(r.body_len <= (cases[i].cap != 0 ? cases[i].cap : UP_DEFAULT_MAX_RESPONSE));
+        free(r.body);
+    }
+}
+
+static void test_gzip_body(void **state)
+{
+    fx_t *fx = *state;
+    result_t r = {0};
+    char url[128], method[16], target[512], head[SRV_MAX_HEAD], value[64], *sent;
+    size_t n = 0, sent_len;
+    char *plain = malloc(200000);
+    while (n < 190000)
+        n += (size_t)sprintf(plain + n, "cpu,host=server%02zu,region=eu value=%zu.5 16000000%05zu\n", n % 97, n, n);
+    url_of(url, sizeof(url), "/echo");
+    up_req_t req = req_for(fx, UP_POST, url, &r);
+    req.body = plain;
+    req.body_len = n;
+    req.gzip = true;
+    fetch(fx, &req, &r);
+    assert_int_equal(r.klass, UP_OK);
+    /* what arrived was compressed; the echo comes back raw, not decoded by curl */
+    srv_last(method, target, head, &sent, &sent_len);
+    assert_int_equal(head_get(head, "Content-Encoding", value, sizeof(value)), 0);
+    assert_string_equal(value, "gzip");
+    assert_true(sent_len < n / 4);
+    assert_string_equal(r.content_encoding, "gzip");
+    assert_int_equal(r.body_len, sent_len);
+    {
+        z_stream zs = {0};
+        char *out = malloc(n + 16);
+        assert_int_equal(inflateInit2(&zs, 15 + 16), Z_OK);
+        zs.next_in = (Bytef *)r.body;
+        zs.avail_in = (uInt)r.body_len;
+        zs.next_out = (Bytef *)out;
+        zs.avail_out = (uInt)(n + 16);
+        assert_int_equal(inflate(&zs, Z_FINISH), Z_STREAM_END);
+        assert_int_equal(zs.total_out, n);
+        assert_memory_equal(out, plain, n);
+        inflateEnd(&zs);
+        free(out);
+    }
+    free(sent);
+    free(plain);
+    free(r.body);
+}
+
+static void test_basic_auth(void **state)
+{
+    fx_t *fx = *state;
+    result_t r = {0};
+    char url[128], method[16], target[512], head[SRV_MAX_HEAD], value[128], *body;
+    size_t body_len;
+    url_of(url, sizeof(url), "/ping");
+    up_req_t req = req_for(fx, UP_GET, url, &r);
+    req.username = "alice";
+    req.password = "s3cret";
+    fetch(fx, &req, &r);
+    assert_int_equal(r.klass, UP_OK);
+    srv_last(method, target, head, &body, &body_len);
+    assert_int_equal(head_get(head, "Authorization", value, sizeof(value)), 0);
+    assert_string_equal(value, "Basic YWxpY2U6czNjcmV0"); /* base64("alice:s3cret") */
+    free(body);
+    free(r.body);
+}
+
+static void test_keepalive(void **state)
+{
+    fx_t *fx = *state;
+    result_t r1 = {0}, r2 = {0}, r3 = {0};
+    char url[128];
+    int before = atomic_load(&srv.accepted);
+    url_of(url, sizeof(url), "/ping");
+    up_req_t req1 = req_for(fx, UP_GET, url, &r1);
+    fetch(fx, &req1, &r1);
+    up_req_t req2 = req_for(fx, UP_POST, url, &r2);
+    req2.body = "x";
+    req2.body_len = 1;
+    fetch(fx, &req2, &r2);
+    up_req_t req3 = req_for(fx, UP_GET, url, &r3);
+    fetch(fx, &req3, &r3);
+    assert_int_equal(r1.klass, UP_OK);
+    assert_int_equal(r2.klass, UP_OK);
+    assert_int_equal(r3.klass, UP_OK);
+    assert_int_equal(atomic_load(&srv.accepted) - before, 1);
+    free(r1.body);
+    free(r2.body);
+    free(r3.body);
+}
+
+static void wait_requests(int want)
+{
+    uint64_t deadline = now_ms() + 5000;
+    while (atomic_load(&srv.requests) < want && now_ms() < deadline)
+        usleep(2000);
+}
+
+static void test_cancel(void **state)
+{
+    fx_t *fx = *state;
+    result_t never = {0}, after = {0};
+    char url[128], err[128];
+    up_job_t *job;
+    url_of(url, sizeof(url), "/delay/300");
+    up_req_t req = req_for(fx, UP_GET, url, &never);
+
+    /* never submitted */
+    job = up_job_new(&req, err, sizeof(err));
+    up_cancel(job);
+
+    /* just submitted: pending or freshly started, either way no callback */
+    job = up_job_new(&req, err, sizeof(err));
+    up_submit(fx->up, job);
+    up_cancel(job);
+
+    /* in flight: the backend already has the request */
+    int seen = atomic_load(&srv.requests);
+    job = up_job_new(&req, err, sizeof(err));
+    up_submit(fx->up, job);
+    wait_requests(seen + 1);
+    assert_true(atomic_load(&srv.requests) > seen);
+    up_cancel(job);
+
+    /* finished but not yet delivered: the result sits in the receiver's queue */
+    url_of(url, sizeof(url), "/ping");
+    up_req_t quick = req_for(fx, UP_GET, url, &never);
+    seen = atomic_load(&srv.requests);
+    job = up_job_new(&quick, err, sizeof(err));
+    up_submit(fx->up, job);
+    wait_requests(seen + 1);
+    usleep(100000);
+    up_cancel(job);
+
+    run_for(fx, 500);
+    assert_int_equal(never.called, 0);
+
+    /* the client still works afterwards */
+    up_req_t req2 = req_for(fx, UP_GET, url, &after);
+    fetch(fx, &req2, &after);
+    assert_int_equal(after.klass, UP_OK);
+    free(after.body);
+}
+
+static void test_concurrent_1000(void **state)
+{
+    enum { N = 1000 };
+    fx_t *fx = *state;
+    result_t *r = calloc(N, sizeof(*r));
+    char url[128], bodies[N][16];
+    url_of(url, sizeof(url), "/echo");
+    int before = fx->done;
+    for (int i = 0; i != N; ++i) {
+        up_req_t req = req_for(fx, UP_POST, url, &r[i]);
+        snprintf(bodies[i], sizeof(bodies[i]), "job-%d", i);
+        req.body = bodies[i];
+        req.body_len = strlen(bodies[i]);
+        req.timeout_ms = 20000;
+        submit(fx, &req);
+    }
+    run_until(fx, &fx->done, before + N, 30000);
+    for (int i = 0; i != N; ++i) {
+        assert_int_equal(r[i].called, 1);
+        assert_int_equal(r[i].klass, UP_OK);
+        assert_string_equal(r[i].body, bodies[i]);
+        free(r[i].body);
+    }
+    free(r);
+}
+
+static void test_destroy_in_flight(void **state)
+{
+    enum { N = 5 };
+    fx_t *fx = *state;
+    result_t r[N] = {{0}};
+    char url[128];
+    int seen = atomic_load(&srv.requests), before = fx->done;
+    uint64_t t0;
+    url_of(url, sizeof(url), "/delay/3000");
+    for (int i = 0; i != N; ++i) {
+        up_req_t req = req_for(fx, UP_GET, url, &r[i]);
+        submit(fx, &req);
+    }
+    wait_requests(seen + 1);
+    t0 = now_ms();
+    up_destroy(fx->up);
+    fx->up = NULL;
+    assert_true(now_ms() - t0 < 1000);
+    run_until(fx, &fx->done, before + N, 2000);
+    for (int i = 0; i != N; ++i) {
+        assert_int_equal(r[i].called, 1);
+        assert_int_equal(r[i].klass, UP_CANCELLED);
+        assert_string_equal(r[i].message, "shutdown");
+        free(r[i].body);
+    }
+}
+
+static void test_invalid_requests(void **state)
+{
+    static const char *crlf[] = {"X-A: 1\r\nX-B: 2"};
+    static const char *nocolon[] = {"Accept"};
+    static const char *noname[] = {": x"};
+    fx_t *fx = *state;
+    static const struct {
+        up_method_t method;
+        const char *url;
+        const char **headers;
+        const char *body;
+        size_t body_len;
+        bool no_receiver;
+        const char *err;
+    } cases[] = {
+        {UP_GET, NULL, NULL, NULL, 0, false, "no URL"},
+        {UP_GET, "", NULL, NULL, 0, false, "no URL"},
+        {UP_GET, "http://h/\r\nX: y", NULL, NULL, 0, false, "the URL contains CR or LF"},
+        {UP_GET, "http://h/", NULL, NULL, 0, true, "no receiver"},
+        {UP_GET, "http://h/", NULL, "x", 1, false, "a GET or HEAD request has no body"},
+        {UP_HEAD, "http://h/", NULL, "x", 1, false, "a GET or HEAD request has no body"},
+        {UP_POST, "http://h/", NULL, NULL, 3, false, "body_len is 3 but body is NULL"},
+        {UP_GET, "http://h/", crlf, NULL, 0, false, "a header contains CR or LF"},
+        {UP_GET, "http://h/", nocolon, NULL, 0, false, "header 0 is not \"Name: value\""},
+        {UP_GET, "http://h/", noname, NULL, 0, false, "header 0 is not \"Name: value\""},
+        {(up_method_t)7, "http://h/", NULL, NULL, 0, false, "unknown method 7"},
+    };
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        char err[128] = "";
+        up_req_t req = {.method = cases[i].method, .url = cases[i].url, .receiver = &fx->receiver};
+        req.headers = cases[i].headers;
+        req.num_headers = cases[i].headers != NULL ? 1 : 0;
+        req.body = cases[i].body;
+        req.body_len = cases[i].body_len;
+        if (cases[i].no_receiver)
+            req.receiver = NULL;
+        assert_null(up_job_new(&req, err, sizeof(err)));
+        assert_string_equal(err, cases[i].err);
+    }
+}
+
+/* A callback that cancels a sibling whose result may already be queued in the same batch. */
+typedef struct {
+    result_t r;
+    up_job_t *sibling;
+    int *sibling_called;
+} sib_t;
+
+static void on_done_cancel_sibling(up_job_t *job, void *data)
+{
+    sib_t *s = data;
+    on_done(job, &s->r);
+    if (s->sibling != NULL && *s->sibling_called == 0)
+        up_cancel(s->sibling);
+    s->sibling = NULL;
+}
+
+static void test_cancel_from_callback(void **state)
+{
+    fx_t *fx = *state;
+    sib_t a, b;
+    char url[128], err[128];
+    up_job_t *ja, *jb;
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    url_of(url, sizeof(url), "/ping");
+    up_req_t req = req_for(fx, UP_GET, url, &a.r);
+    req.cb = on_done_cancel_sibling;
+    req.cbdata = &a;
+    ja = up_job_new(&req, err, sizeof(err));
+    req.cbdata = &b;
+    b.r.done = &fx->done;
+    jb = up_job_new(&req, err, sizeof(err));
+    a.sibling = jb;
+    b.sibling = ja;
+    a.sibling_called = &b.r.called;
+    b.sibling_called = &a.r.called;
+    up_submit(fx->up, ja);
+    up_submit(fx->up, jb);
+    run_for(fx, 500);
+    /* whichever finished first cancelled the other */
+    assert_int_equal(a.r.called + b.r.called, 1);
+    free(a.r.body);
+    free(b.r.body);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_ping_204, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_get_records_request, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_head, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_echo_1mib, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refused_400, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refused_500, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_connection_refused, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_timeout, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_closed_mid_response, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_response_cap, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_gzip_body, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_basic_auth, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_keepalive, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_from_callback, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_1000, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_destroy_in_flight, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_invalid_requests, fx_setup, fx_teardown),
+    };
+    int failed;
+
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    failed = cmocka_run_group_tests(tests, srv_start, srv_stop);
+    curl_global_cleanup();
+    return failed;
+}
