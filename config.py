@@ -74,7 +74,6 @@ DEFAULT_NODE = {
 # Nothing below needs editing.
 
 import argparse
-import os
 import runpy
 import shlex
 import sys

@@ -69,6 +69,15 @@ def pytest_runtest_teardown(item):
     signal.signal(signal.SIGALRM, old)
 
 
+def _on_sigterm(signum, frame):
+    # Turn SIGTERM into an interrupt so fixture teardown and atexit stop the servers.
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def pytest_configure(config):
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 def pytest_sessionfinish(session, exitstatus):
     helpers.stop_all()
 
