@@ -272,7 +272,8 @@ def build_plan(backends, keymaps, nodes, default_node):
                 errors.append('%s names unknown backend "%s"' % (where, b))
             elif b in seen:
                 errors.append('%s names backend "%s" twice' % (where, b))
-            seen.add(b)
+            else:
+                seen.add(b)
         plan[where] = ("list", [str(b) for b in items])
 
     defaults = _encode_hash("default_node", default_node, NODE_FIELDS, names, errors)

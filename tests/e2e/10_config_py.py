@@ -443,3 +443,17 @@ def test_accepted_edge_values(redis, tmp_path):
     assert c.hget("b:b", "writeonly") == "0"
     assert c.hgetall("n:l1")["threads"] == "64"
     assert c.hget("n:l1", "listenaddr") == ":6666"
+
+
+def test_node_without_fields_needs_default_node(redis, tmp_path):
+    """Redis cannot hold an empty hash: such a node would silently not exist."""
+    backends, keymaps, nodes, _ = full_config()
+    nodes["l3"] = {}
+    res = run_file(redis, tmp_path, (backends, keymaps, nodes, {}))
+    assert res.returncode == 1
+    assert [line for line in res.stderr.splitlines() if "n:l3" in line], res.stderr
+    assert redis.client().dbsize() == 0
+    res = run_file(redis, tmp_path, (backends, keymaps, nodes, {"listenaddr": ":7000"}))
+    assert res.returncode == 0, res.stderr
+    assert not redis.client().exists("n:l3")
+    assert redis.client().hgetall("default_node") == {"listenaddr": ":7000"}
