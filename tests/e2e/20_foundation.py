@@ -372,3 +372,18 @@ def test_health_fails_only_for_a_keymap_without_healthy_backend(redis, influxd, 
     r = p.get("/health")
     assert r.status_code == 200 and r.json()["status"] == "pass", r.text
     assert r.json()["backends"]["b"]["healthy"] is False
+
+
+# ---- the rig itself ----------------------------------------------------------------------------------------
+
+
+def test_influxd_restart_keeps_ports_and_data(influxd):
+    """Later scenarios rely on a restarted backend being the same server with the same points."""
+    i = influxd(dbs=["rig"])
+    r = i.write("m,t=a v=1i 1000000000\n", "rig")
+    assert r.status_code == 204, r.text
+    i.kill()
+    assert i.ping_status() is None
+    i.start()
+    res = i.query("SELECT v FROM m", db="rig")
+    assert res["results"][0]["series"][0]["values"] == [["1970-01-01T00:00:01Z", 1]]
