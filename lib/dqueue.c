@@ -431,6 +431,8 @@ static int list_segments(dq_t *q, uint64_t **ids, size_t *n)
     size_t cap = 16;
     *n = 0;
     *ids = malloc(cap * sizeof(**ids));
+    if (*ids == NULL)
+        abort();
     int fd = dup(q->dirfd);
     DIR *d = fd < 0 ? NULL : fdopendir(fd);
     if (d == NULL) {
@@ -439,14 +441,15 @@ static int list_segments(dq_t *q, uint64_t **ids, size_t *n)
         return DQ_EIO;
     }
     rewinddir(d);
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
+    for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
         uint64_t id;
         if (parse_seg_name(e->d_name, &id) != 0)
             continue;
         if (*n == cap) {
             cap *= 2;
             *ids = realloc(*ids, cap * sizeof(**ids));
+            if (*ids == NULL)
+                abort();
         }
         (*ids)[(*n)++] = id;
     }
@@ -719,56 +722,66 @@ static int load_rejected(dq_t *q)
     return 0;
 }
 
-int dq_open(dq_t **qp, const char *dir, const dq_options_t *opt, char *msg, size_t msgsize)
+static dq_t *new_queue(const dq_options_t *opt, char *msg, size_t msgsize)
 {
-    int ret;
     dq_t *q = calloc(1, sizeof(*q));
     if (q == NULL)
         abort();
-    *qp = NULL;
-    set_msg(msg, msgsize, "%s", "");
     pthread_mutex_init(&q->mu, NULL);
     q->dirfd = q->lockfd = q->wfd = q->rfd = q->rjfd = -1;
     q->opt = *opt;
+    if (q->opt.segment_bytes == 0)
+        q->opt.segment_bytes = DQ_DEFAULT_SEGMENT_BYTES;
+    if (q->opt.max_bytes == 0)
+        q->opt.max_bytes = DQ_DEFAULT_MAX_BYTES;
     q->openmsg = msg;
     q->openmsgsize = msg != NULL ? msgsize : 0;
     q->scratch = malloc(SCRATCH_SIZE);
     if (q->scratch == NULL)
         abort();
-    if (q->opt.segment_bytes == 0)
-        q->opt.segment_bytes = DQ_DEFAULT_SEGMENT_BYTES;
-    if (q->opt.max_bytes == 0)
-        q->opt.max_bytes = DQ_DEFAULT_MAX_BYTES;
+    return q;
+}
+
+/* Creates the directory and takes the lock. */
+static int lock_dir(dq_t *q, const char *dir)
+{
+    int ret = mkdirs(dir);
+    if (ret != 0)
+        return ret;
+    q->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (q->dirfd < 0)
+        return DQ_EIO;
+    q->lockfd = openat(q->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (q->lockfd < 0)
+        return DQ_EIO;
+    if (flock(q->lockfd, LOCK_EX | LOCK_NB) != 0)
+        return errno == EWOULDBLOCK ? DQ_ELOCKED : DQ_EIO;
+    return 0;
+}
+
+int dq_open(dq_t **qp, const char *dir, const dq_options_t *opt, char *msg, size_t msgsize)
+{
+    int ret;
+    *qp = NULL;
+    set_msg(msg, msgsize, "%s", "");
+    dq_t *q = new_queue(opt, msg, msgsize);
     if (opt->fsync != DQ_FSYNC_ALWAYS && opt->fsync != DQ_FSYNC_EVERYSEC && opt->fsync != DQ_FSYNC_NO) {
         ret = DQ_EINVAL;
         set_msg(msg, msgsize, "%s: invalid fsync policy", dir);
         goto Error;
     }
-    ret = mkdirs(dir);
-    if (ret != 0)
-        goto SysError;
-    ret = DQ_EIO;
-    q->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (q->dirfd < 0)
-        goto SysError;
-    q->lockfd = openat(q->dirfd, "lock", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (q->lockfd < 0)
-        goto SysError;
-    if (flock(q->lockfd, LOCK_EX | LOCK_NB) != 0) {
-        ret = errno == EWOULDBLOCK ? DQ_ELOCKED : DQ_EIO;
-        set_msg(msg, msgsize, "%s: %s", dir, ret == DQ_ELOCKED ? dq_strerror(ret) : strerror(errno));
-        goto Error;
-    }
-    ret = load_segments(q);
+    ret = lock_dir(q, dir);
+    if (ret == 0)
+        ret = load_segments(q);
     if (ret == 0)
         ret = load_rejected(q);
-    if (ret != 0)
-        goto SysError;
+    if (ret != 0) {
+        set_msg(msg, msgsize, "%s: %s", dir, ret == DQ_EIO ? strerror(errno) : dq_strerror(ret));
+        goto Error;
+    }
     q->openmsg = NULL;
     *qp = q;
     return 0;
-SysError:
-    set_msg(msg, msgsize, "%s: %s", dir, strerror(errno));
 Error:
     q->opt.fsync = DQ_FSYNC_NO;
     q->openmsg = NULL;
@@ -964,16 +977,6 @@ static int advance_cursor(dq_t *q, int force)
     return 0;
 }
 
-static void refresh_oldest(dq_t *q)
-{
-    uint8_t h[DQ_HEADER_SIZE + 8];
-    q->st.oldest_ts = 0;
-    if (q->st.records == 0 || q->rfd < 0 || q->rfd_id != q->segs[0].id)
-        return;
-    if (pread_full(q->rfd, h, sizeof(h), q->cur_off) == 0)
-        q->st.oldest_ts = get64(h + DQ_HEADER_SIZE);
-}
-
 static int open_reader(dq_t *q)
 {
     char name[SEG_NAME_LEN + 1];
@@ -985,6 +988,16 @@ static int open_reader(dq_t *q)
     q->rfd = openat(q->dirfd, name, O_RDONLY | O_CLOEXEC);
     q->rfd_id = q->segs[0].id;
     return q->rfd < 0 ? DQ_EIO : 0;
+}
+
+static void refresh_oldest(dq_t *q)
+{
+    uint8_t h[DQ_HEADER_SIZE + 8];
+    q->st.oldest_ts = 0;
+    if (q->st.records == 0 || open_reader(q) != 0)
+        return;
+    if (pread_full(q->rfd, h, sizeof(h), q->cur_off) == 0)
+        q->st.oldest_ts = get64(h + DQ_HEADER_SIZE);
 }
 
 /* Drops the rest of the cursor's segment after corruption found during replay. */

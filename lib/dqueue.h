@@ -74,7 +74,9 @@ typedef struct st_dq_record_t {
 
 typedef struct st_dq_options_t {
     uint64_t segment_bytes; /* rotate when a segment would grow past this; 0 = default */
-    uint64_t max_bytes;     /* cap on pending bytes (and on the rejected file); 0 = default */
+    uint64_t max_bytes;     /* cap on pending bytes, and separately on the rejected file; 0 = default.
+                             * Replayed parts of the oldest segment stay on disk until the whole
+                             * segment is replayed: disk use can exceed the cap by one segment. */
     dq_fsync_t fsync;
 } dq_options_t;
 
@@ -136,11 +138,14 @@ int dq_sync(dq_t *q);
 int dq_peek(dq_t *q, size_t max_records, size_t max_bytes, dq_batch_t *b);
 
 /* Consumes the batch: advances the cursor past it, persists the cursor (write temporary + rename)
- * and deletes segments that are fully replayed. Returns 0, DQ_ESTALE or DQ_EIO. */
+ * and deletes segments that are fully replayed. An empty batch is a no-op. Returns 0, DQ_ESTALE
+ * (nothing changed) or DQ_EIO: the batch is consumed but the cursor could not be persisted, so a
+ * restart may replay it again. */
 int dq_ack(dq_t *q, const dq_batch_t *b);
 
 /* Appends the batch's frames to the `rejected` file (unless that would exceed max_bytes: then they
- * are counted in rejected_dropped), then consumes it as dq_ack does. Returns 0, DQ_ESTALE or DQ_EIO. */
+ * are counted in rejected_dropped), then consumes it as dq_ack does. Returns 0, DQ_ESTALE or DQ_EIO
+ * (if writing the rejected file failed, the batch is not consumed and the call can be retried). */
 int dq_reject(dq_t *q, const dq_batch_t *b);
 
 /* Frees the batch's memory and zeroes it. */

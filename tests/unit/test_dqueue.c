@@ -96,10 +96,9 @@ static off_t file_size(const char *path)
 static int count_segments(const tdir_t *t)
 {
     DIR *d = opendir(t->dir);
-    struct dirent *e;
     int n = 0;
     assert_non_null(d);
-    while ((e = readdir(d)) != NULL) {
+    for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
         size_t l = strlen(e->d_name);
         if (l > 4 && strcmp(e->d_name + l - 4, ".seg") == 0)
             n++;
@@ -140,8 +139,8 @@ static void drain_expect(dq_t *q, const int *ids, size_t nids)
     dq_batch_t b = {0};
     char body[64];
     size_t seen = 0;
-    int n;
-    while ((n = dq_peek(q, 1000, 1 << 20, &b)) > 0) {
+    int n = dq_peek(q, 1000, 1 << 20, &b);
+    for (; n > 0; n = dq_peek(q, 1000, 1 << 20, &b)) {
         for (int i = 0; i < n; i++) {
             assert_true(seen < nids);
             body_n(body, sizeof(body), ids[seen++]);
@@ -569,6 +568,60 @@ static void test_corrupt_found_by_peek(void **state)
     tdir_remove(&t);
 }
 
+/* Records larger than the scanner's read buffer: streamed CRC on open, damage anywhere detected. */
+static void test_large_records(void **state)
+{
+    (void)state;
+    static char big[150 * 1024];
+    for (size_t i = 0; i < sizeof(big); i++)
+        big[i] = (char)('a' + i % 26);
+    dq_record_t r = wrec("db", "autogen", "ms", "");
+    r.body = (dq_slice_t){big, sizeof(big)};
+    size_t fb = dq_frame_size(&r);
+    struct {
+        int damage; /* 0 none, 1 flip a byte, 2 truncate, 3 name lengths */
+        off_t at;
+        uint64_t want_records;
+    } cases[] = {
+        {0, 0, 2},     {1, (off_t)fb - 5, 0}, {1, 70000, 0},         {2, 12, 0},
+        {2, 70000, 0}, {2, (off_t)fb - 1, 0}, {2, (off_t)fb + 3, 1}, {3, 20, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tdir_t t;
+        char path[256], msg[512];
+        dq_batch_t b = {0};
+        dq_stats_t st;
+        tdir_make(&t);
+        dq_t *q = qopen(&t, 0, 0, DQ_FSYNC_NO, NULL, 0);
+        assert_int_equal(dq_append(q, &r, 1), 0);
+        append_n(q, 0, 1);
+        dq_close(q);
+        seg_path(&t, 1, path, sizeof(path));
+        if (cases[i].damage == 1)
+            xor_byte(path, cases[i].at, 0x20);
+        if (cases[i].damage == 2)
+            assert_int_equal(truncate(path, cases[i].at), 0);
+        for (int k = 0; cases[i].damage == 3 && k < 6; k++)
+            xor_byte(path, cases[i].at + k, 0xff);
+        q = qopen(&t, 0, 0, DQ_FSYNC_NO, msg, sizeof(msg));
+        dq_stats(q, &st);
+        assert_int_equal(st.records, cases[i].want_records);
+        assert_int_equal(st.corrupt_events, cases[i].damage != 0);
+        if (cases[i].want_records > 0) {
+            assert_int_equal(dq_peek(q, 10, 1, &b), 1);
+            assert_int_equal(b.recs[0].body.len, sizeof(big));
+            assert_memory_equal(b.recs[0].body.base, big, sizeof(big));
+            assert_int_equal(dq_ack(q, &b), 0);
+        }
+        if (cases[i].want_records > 1)
+            drain_range(q, 0, 1);
+        assert_int_equal(dq_peek(q, 10, 1 << 20, &b), 0);
+        dq_batch_dispose(&b);
+        dq_close(q);
+        tdir_remove(&t);
+    }
+}
+
 static void test_rotation_and_cursor(void **state)
 {
     (void)state;
@@ -880,6 +933,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_last_record),
         cmocka_unit_test(test_corrupt_middle_segment),
         cmocka_unit_test(test_corrupt_found_by_peek),
+        cmocka_unit_test(test_large_records),
         cmocka_unit_test(test_rotation_and_cursor),
         cmocka_unit_test(test_cap),
         cmocka_unit_test(test_rejected),
