@@ -13,6 +13,8 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -812,6 +814,61 @@ static void test_bad_cursor(void **state)
     tdir_remove(&t);
 }
 
+/* A cursor naming a segment that is gone (deleted after the cursor was written) moves on. */
+static void test_cursor_segment_missing(void **state)
+{
+    (void)state;
+    tdir_t t;
+    char path[256], msg[512];
+    tdir_make(&t);
+    size_t fs = frame_size_n(0);
+    dq_t *q = qopen(&t, 2 * fs, 0, DQ_FSYNC_NO, NULL, 0);
+    append_n(q, 0, 5); /* [0 1] [2 3] [4] */
+    dq_close(q);
+    seg_path(&t, 1, path, sizeof(path));
+    assert_int_equal(unlink(path), 0);
+    q = qopen(&t, 2 * fs, 0, DQ_FSYNC_NO, msg, sizeof(msg));
+    assert_non_null(strstr(msg, "missing"));
+    drain_range(q, 2, 5);
+    dq_close(q);
+    tdir_remove(&t);
+}
+
+/* An append cut short by the file system (here: RLIMIT_FSIZE) leaves no partial frame behind. */
+static void test_failed_append_leaves_no_garbage(void **state)
+{
+    (void)state;
+    tdir_t t;
+    char path[256], msg[512];
+    struct rlimit old, lim;
+    dq_stats_t st;
+    tdir_make(&t);
+    size_t fs = frame_size_n(0);
+    dq_t *q = qopen(&t, 0, 0, DQ_FSYNC_NO, NULL, 0);
+    append_n(q, 0, 2);
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_IGN);
+    lim = old;
+    lim.rlim_cur = 2 * fs + fs / 2;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    dq_record_t r = wrec("db", "autogen", "ns", "cpu,host=h9 value=9i 1009");
+    int ret = dq_append(q, &r, 1);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, SIG_DFL);
+    assert_int_equal(ret, DQ_EIO);
+    seg_path(&t, 1, path, sizeof(path));
+    assert_int_equal(file_size(path), 2 * fs);
+    dq_stats(q, &st);
+    assert_int_equal(st.records, 2);
+    append_n(q, 2, 3);
+    dq_close(q);
+    q = qopen(&t, 0, 0, DQ_FSYNC_NO, msg, sizeof(msg));
+    assert_string_equal(msg, "");
+    drain_range(q, 0, 3);
+    dq_close(q);
+    tdir_remove(&t);
+}
+
 static void test_locked(void **state)
 {
     (void)state;
@@ -939,6 +996,8 @@ int main(void)
         cmocka_unit_test(test_rejected),
         cmocka_unit_test(test_stats_after_reopen),
         cmocka_unit_test(test_bad_cursor),
+        cmocka_unit_test(test_cursor_segment_missing),
+        cmocka_unit_test(test_failed_append_leaves_no_garbage),
         cmocka_unit_test(test_locked),
         cmocka_unit_test(test_fsync_policies),
         cmocka_unit_test(test_concurrent),
