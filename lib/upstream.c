@@ -134,31 +134,57 @@ static size_t gzip_into(z_stream *zs, const void *src, size_t len, char *dst, si
     return len;
 }
 
+/* Bytes needed after the struct for the strings and the body (the body bound when gzipping, in
+ * which case @zs is left initialised for gzip_into()). */
+static size_t tail_size(const up_req_t *req, z_stream *zs)
+{
+    size_t n = strlen(req->url) + 1 + req->body_len;
+
+    for (size_t i = 0; i != req->num_headers; ++i)
+        n += strlen(req->headers[i]) + 1;
+    if (req->username != NULL)
+        n += strlen(req->username) + 1 + strlen(req->password != NULL ? req->password : "") + 1;
+    if (req->gzip) {
+        memset(zs, 0, sizeof(*zs));
+        if (deflateInit2(zs, GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+            abort();
+        n = n - req->body_len + deflateBound(zs, req->body_len);
+    }
+    return n;
+}
+
+/* Lays the strings and then the body out in the tail that follows the struct. */
+static void copy_tail(up_job_t *job, const up_req_t *req, z_stream *zs, char *p, char *end)
+{
+    const char *ignored;
+
+    p = copy_str(&job->_req.url, p, req->url);
+    job->_req.headers = p;
+    job->_req.num_headers = req->num_headers;
+    for (size_t i = 0; i != req->num_headers; ++i)
+        p = copy_str(&ignored, p, req->headers[i]);
+    if (req->username != NULL) {
+        p = copy_str(&job->_req.username, p, req->username);
+        p = copy_str(&job->_req.password, p, req->password != NULL ? req->password : "");
+    }
+    job->_req.body = p;
+    job->_req.body_len = req->body_len;
+    if (req->gzip)
+        job->_req.body_len = gzip_into(zs, req->body, req->body_len, p, (size_t)(end - p));
+    else if (req->body_len != 0)
+        memcpy(p, req->body, req->body_len);
+}
+
 up_job_t *up_job_new(const up_req_t *req, char *err, size_t errlen)
 {
-    size_t url_len, hdrs_len = 0, user_len = 0, pass_len = 0, body_room = req->body_len;
-    const char *password = req->password != NULL ? req->password : "";
     z_stream zs;
+    size_t tail;
     up_job_t *job;
-    char *p;
 
     if (check_req(req, err, errlen) != 0)
         return NULL;
-    url_len = strlen(req->url) + 1;
-    for (size_t i = 0; i != req->num_headers; ++i)
-        hdrs_len += strlen(req->headers[i]) + 1;
-    if (req->username != NULL) {
-        user_len = strlen(req->username) + 1;
-        pass_len = strlen(password) + 1;
-    }
-    if (req->gzip) {
-        memset(&zs, 0, sizeof(zs));
-        if (deflateInit2(&zs, GZIP_LEVEL, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-            abort();
-        body_room = deflateBound(&zs, req->body_len);
-    }
-
-    job = calloc(1, sizeof(*job) + url_len + hdrs_len + user_len + pass_len + body_room);
+    tail = tail_size(req, &zs);
+    job = calloc(1, sizeof(*job) + tail);
     if (job == NULL)
         abort();
     job->cb = req->cb;
@@ -171,26 +197,7 @@ up_job_t *up_job_new(const up_req_t *req, char *err, size_t errlen)
     job->_req.max_response = req->max_response != 0 ? req->max_response : UP_DEFAULT_MAX_RESPONSE;
     atomic_init(&job->_state, JOB_NEW);
     atomic_init(&job->_abort, 0);
-
-    p = copy_str(&job->_req.url, (char *)(job + 1), req->url);
-    job->_req.headers = p;
-    job->_req.num_headers = req->num_headers;
-    for (size_t i = 0; i != req->num_headers; ++i) {
-        const char *ignored;
-        p = copy_str(&ignored, p, req->headers[i]);
-    }
-    if (req->username != NULL) {
-        p = copy_str(&job->_req.username, p, req->username);
-        p = copy_str(&job->_req.password, p, password);
-    }
-    job->_req.body = p;
-    if (req->gzip) {
-        job->_req.body_len = gzip_into(&zs, req->body, req->body_len, p, body_room);
-    } else {
-        if (req->body_len != 0)
-            memcpy(p, req->body, req->body_len);
-        job->_req.body_len = req->body_len;
-    }
+    copy_tail(job, req, &zs, (char *)(job + 1), (char *)(job + 1) + tail);
     return job;
 }
 

@@ -776,6 +776,64 @@ static void test_cancel(void **state)
     free(after.body);
 }
 
+static int fx_setup_one_conn(void **state)
+{
+    up_opts_t opts = {.max_host_connections = 1, .user_agent = "probe/1"};
+    return fx_setup_with(state, &opts);
+}
+
+/* With one connection per host, a cancelled slow transfer must give its connection back at once. */
+static void test_cancel_releases_connection(void **state)
+{
+    fx_t *fx = *state;
+    result_t slow = {0}, quick = {0};
+    char url[128], err[128], method[16], target[512], head[SRV_MAX_HEAD], value[64], *body;
+    size_t body_len;
+    int seen = atomic_load(&srv.requests);
+    uint64_t t0;
+    up_job_t *job;
+    url_of(url, sizeof(url), "/delay/3000");
+    up_req_t req = req_for(fx, UP_GET, url, &slow);
+    job = up_job_new(&req, err, sizeof(err));
+    up_submit(fx->up, job);
+    wait_requests(seen + 1);
+    t0 = now_ms();
+    up_cancel(job);
+    url_of(url, sizeof(url), "/ping");
+    up_req_t req2 = req_for(fx, UP_GET, url, &quick);
+    fetch(fx, &req2, &quick);
+    assert_int_equal(quick.klass, UP_OK);
+    assert_true(now_ms() - t0 < 1000);
+    assert_int_equal(slow.called, 0);
+    srv_last(method, target, head, &body, &body_len);
+    assert_int_equal(head_get(head, "User-Agent", value, sizeof(value)), 0);
+    assert_string_equal(value, "probe/1");
+    free(body);
+    free(quick.body);
+}
+
+/* timeout_ms also covers the wait for a free connection. */
+static void test_timeout_while_queued(void **state)
+{
+    fx_t *fx = *state;
+    result_t slow = {0}, queued = {0};
+    char url[128];
+    int before = fx->done;
+    url_of(url, sizeof(url), "/delay/1000");
+    up_req_t req = req_for(fx, UP_GET, url, &slow);
+    submit(fx, &req);
+    url_of(url, sizeof(url), "/ping");
+    up_req_t req2 = req_for(fx, UP_GET, url, &queued);
+    req2.timeout_ms = 300;
+    submit(fx, &req2);
+    run_until(fx, &fx->done, before + 2, 5000);
+    assert_int_equal(slow.klass, UP_OK);
+    assert_int_equal(queued.klass, UP_UNREACHABLE);
+    assert_true(queued.timed_out);
+    free(slow.body);
+    free(queued.body);
+}
+
 static void test_concurrent_1000(void **state)
 {
     enum { N = 1000 };
@@ -933,6 +991,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keepalive, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cancel, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_from_callback, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_releases_connection, fx_setup_one_conn, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_while_queued, fx_setup_one_conn, fx_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_1000, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_destroy_in_flight, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_invalid_requests, fx_setup, fx_teardown),
