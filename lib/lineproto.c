@@ -1,0 +1,1003 @@
+/*
+ * lineproto — InfluxDB line-protocol scanner and validator.
+ *
+ * DESIGN
+ * A line is accepted or rejected exactly as influxd 1.6 (models/points.go, checked against a running
+ * influxd 1.6.7) does it at parse time, because the proxy answers the client before any backend sees the
+ * line: a line we let through that influxd refuses would be acknowledged and then lost in a replay queue.
+ * The scanner therefore reproduces influxd's state machine, quirks included:
+ *   - "escaped" means "the previous byte is a backslash" in measurements and tags (so `\\,` does not
+ *     end a tag), while field sets skip backslash pairs;
+ *   - line splitting counts '=' and ',' after the first space to know when a '"' opens a string, so a
+ *     newline inside a string value (or after a backslash) does not end the line;
+ *   - numbers are only range-checked where influxd range-checks them (>= 19 digit integers, floats in
+ *     exponent form or of >= 25 characters), with Go's strconv rules;
+ *   - errors are reported in influxd's order (key, key length, fields, field key length, timestamp).
+ * Duplicate tag keys are found in one pass when tags are sorted (the usual case), else with a per-thread
+ * hash table of tag offsets, so a line costs linear time whatever its tag order.
+ * Nothing is allocated; results are slices into the caller's buffer.
+ */
+#include "lineproto.h"
+
+#include <assert.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MIN_NANO_TIME (INT64_MIN + 2)
+#define MAX_NANO_TIME (INT64_MAX - 1)
+#define MAX_INT64_DIGITS 19
+#define MAX_FLOAT64_DIGITS 25
+/* Significant digits handed to strtod when a float sits at the overflow boundary; the exact halfway point
+ * between DBL_MAX and 2^1024 has 309 digits, so this many always decide rounding correctly. */
+#define FLOAT_SIG_DIGITS 780
+/* Tag offsets remembered for the duplicate check of an unsorted tag set (a power of two). */
+#define DUP_SLOTS 32768
+
+enum { ST_TAGS, ST_FIELDS };
+
+static int is_blank(char c)
+{
+    return c == ' ' || c == '\t' || c == '\0';
+}
+
+static int is_numeric(char c)
+{
+    return (c >= '0' && c <= '9') || c == '.';
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static size_t skip_blank(const char *b, size_t i, size_t n)
+{
+    while (i < n && is_blank(b[i]))
+        i++;
+    return i;
+}
+
+/* ---- line splitting ---------------------------------------------------------------------------------- */
+
+/* Index of the '\n' ending the line that starts at i, or n. Mirrors influxd's scanLine, including its
+ * "i + 2 < n" escape rule (a backslash before the very last byte escapes nothing). */
+static size_t scan_line(const char *b, size_t i, size_t n)
+{
+    int quoted = 0, fields = 0;
+    size_t equals = 0, commas = 0;
+
+    while (i < n) {
+        if (b[i] == '\\' && i + 2 < n) {
+            i += 2;
+            continue;
+        }
+        if (b[i] == ' ')
+            fields = 1;
+        if (fields) {
+            if (!quoted && b[i] == '=') {
+                equals++;
+                i++;
+                continue;
+            }
+            if (!quoted && b[i] == ',') {
+                commas++;
+                i++;
+                continue;
+            }
+            if (b[i] == '"' && equals > commas) {
+                quoted = !quoted;
+                i++;
+                continue;
+            }
+        }
+        if (b[i] == '\n' && !quoted)
+            break;
+        i++;
+    }
+    return i;
+}
+
+void lp_iter_init(lp_iter_t *it, const char *body, size_t len, lp_precision_t prec)
+{
+    it->_buf = body;
+    it->_len = len;
+    it->_pos = 0;
+    it->_prec = prec;
+}
+
+int lp_iter_next(lp_iter_t *it, lp_line_t *line)
+{
+    while (it->_pos < it->_len) {
+        const char *blk = it->_buf + it->_pos;
+        size_t end = scan_line(it->_buf, it->_pos, it->_len);
+        size_t len = end - it->_pos, start;
+
+        it->_pos = end + 1;
+        /* a block can end in '\n' only when a string value is still open at the end of the body */
+        if (len > 0 && blk[len - 1] == '\n')
+            len--;
+        if (len > 0 && blk[len - 1] == '\r')
+            len--;
+        start = skip_blank(blk, 0, len);
+        if (start >= len || blk[start] == '#')
+            continue;
+        lp_parse_line(blk + start, len - start, it->_prec, line);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- numbers ----------------------------------------------------------------------------------------- */
+
+/* Go strconv.ParseInt(s, 10, 64): 0, -1 invalid syntax, -2 out of range. */
+static int parse_int64(const char *s, size_t n, int64_t *out)
+{
+    uint64_t v = 0, lim;
+    int neg = 0;
+    size_t i = 0;
+
+    if (i < n && (s[i] == '-' || s[i] == '+')) {
+        neg = s[i] == '-';
+        i++;
+    }
+    if (i == n)
+        return -1;
+    lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+    for (; i < n; i++) {
+        unsigned d;
+        if (!is_digit(s[i]))
+            return -1;
+        d = (unsigned)(s[i] - '0');
+        if (v > (lim - d) / 10)
+            return -2;
+        v = v * 10 + d;
+    }
+    if (neg)
+        *out = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
+    else
+        *out = (int64_t)v;
+    return 0;
+}
+
+typedef struct st_float_shape_t {
+    size_t mant_start, int_digits, frac_start, frac_digits;
+    long exp;
+} float_shape_t;
+
+/* Go's decimal float syntax restricted to what the scanner lets through: [-] digits [. digits]
+ * [e [+-] digits], at least one mantissa digit. Fills *sh; returns 0 or -1. */
+static int float_syntax(const char *s, size_t n, float_shape_t *sh)
+{
+    size_t i = 0;
+    int eneg = 0;
+
+    memset(sh, 0, sizeof(*sh));
+    if (i < n && (s[i] == '-' || s[i] == '+'))
+        i++;
+    sh->mant_start = i;
+    while (i < n && is_digit(s[i]))
+        i++;
+    sh->int_digits = i - sh->mant_start;
+    if (i < n && s[i] == '.') {
+        i++;
+        sh->frac_start = i;
+        while (i < n && is_digit(s[i]))
+            i++;
+        sh->frac_digits = i - sh->frac_start;
+    }
+    if (sh->int_digits + sh->frac_digits == 0)
+        return -1;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '-' || s[i] == '+')) {
+            eneg = s[i] == '-';
+            i++;
+        }
+        if (i == n || !is_digit(s[i]))
+            return -1;
+        for (; i < n && is_digit(s[i]); i++) {
+            if (sh->exp < 100000000) /* saturate like Go: far beyond any float64 exponent */
+                sh->exp = sh->exp * 10 + (s[i] - '0');
+        }
+        if (eneg)
+            sh->exp = -sh->exp;
+    }
+    return i == n ? 0 : -1;
+}
+
+/* Mantissa digit k (0-based over integer then fraction digits). */
+static char mant_digit(const char *s, const float_shape_t *sh, size_t k)
+{
+    return k < sh->int_digits ? s[sh->mant_start + k] : s[sh->frac_start + (k - sh->int_digits)];
+}
+
+/* Go strconv.ParseFloat(s, 64) succeeds: valid syntax and no overflow (underflow to 0 is fine). */
+static int float_ok(const char *s, size_t n)
+{
+    float_shape_t sh;
+    size_t total, first = 0, k, m = 0;
+    long e10;
+    char tmp[FLOAT_SIG_DIGITS + 16];
+
+    if (float_syntax(s, n, &sh) != 0)
+        return 0;
+    total = sh.int_digits + sh.frac_digits;
+    while (first < total && mant_digit(s, &sh, first) == '0')
+        first++;
+    if (first == total)
+        return 1;
+    /* value = 0.d[first]d[first+1]... x 10^e10, so it lies in [10^(e10-1), 10^e10) */
+    e10 = (long)sh.int_digits - (long)first + sh.exp;
+    if (e10 <= 308)
+        return 1;
+    if (e10 >= 310)
+        return 0;
+    for (k = first; k < total && m < FLOAT_SIG_DIGITS; k++)
+        tmp[m++] = mant_digit(s, &sh, k);
+    for (; k < total; k++) {
+        if (mant_digit(s, &sh, k) != '0') {
+            tmp[m++] = '1'; /* sticky digit: the value is above the truncation */
+            break;
+        }
+    }
+    /* tmp holds the m significant digits as an integer: value = tmp x 10^(309 - m) */
+    {
+        long pexp = 309 - (long)m;
+        char *p = tmp + m;
+        size_t room = sizeof(tmp) - m;
+        int w = snprintf(p, room, "e%ld", pexp);
+        assert(w > 0 && (size_t)w < room);
+        (void)w;
+    }
+    return !isinf(strtod(tmp, NULL));
+}
+
+typedef struct st_scan_err_t {
+    const char *arg;
+    size_t arg_len;
+} scan_err_t;
+
+static int number_end_check(const char *b, size_t start, size_t i, int is_int, int is_uns, int decimal, int sci,
+                            scan_err_t *e)
+{
+    long digits = (long)(i - start);
+    int64_t v;
+
+    if ((is_int || is_uns) && (decimal || sci))
+        return LP_ERR_INVALID_NUMBER;
+    if (is_int)
+        digits--;
+    if (decimal)
+        digits--;
+    if (b[start] == '-')
+        digits--;
+    if (digits <= 0)
+        return LP_ERR_INVALID_NUMBER;
+    if (is_int) {
+        if (b[i - 1] != 'i')
+            return LP_ERR_INVALID_NUMBER;
+        if (i - 1 - start >= MAX_INT64_DIGITS && parse_int64(b + start, i - 1 - start, &v) != 0) {
+            e->arg = b + start;
+            e->arg_len = i - 1 - start;
+            return LP_ERR_INTEGER_RANGE;
+        }
+        return 0;
+    }
+    if (is_uns) /* influxd 1.6 is built without unsigned support */
+        return LP_ERR_INVALID_NUMBER;
+    if ((sci || i - start >= MAX_FLOAT64_DIGITS) && !float_ok(b + start, i - start))
+        return LP_ERR_INVALID_FLOAT;
+    return 0;
+}
+
+/* influxd's scanNumber: *pos is the first byte of the value, left on the ',' / ' ' / end after it. */
+static int scan_number(const char *b, size_t n, size_t *pos, scan_err_t *e)
+{
+    size_t start = *pos, i = *pos;
+    int is_int = 0, is_uns = 0, decimal = 0, sci = 0;
+
+    if (i < n && b[i] == '-') {
+        i++;
+        if (i == n)
+            return LP_ERR_INVALID_NUMBER;
+    }
+    while (i < n && b[i] != ',' && b[i] != ' ') {
+        if ((b[i] == 'i' || b[i] == 'u') && i > start && !(is_int || is_uns)) {
+            is_int = b[i] == 'i';
+            is_uns = b[i] == 'u';
+            i++;
+            continue;
+        }
+        if (b[i] == '.') {
+            if (decimal)
+                return LP_ERR_INVALID_NUMBER;
+            decimal = 1;
+        }
+        if (i > start && (b[i] == 'e' || b[i] == 'E')) {
+            sci = 1;
+            i++;
+            continue;
+        }
+        if ((b[i] == '+' || b[i] == '-') && (b[i - 1] == 'e' || b[i - 1] == 'E')) {
+            i++;
+            continue;
+        }
+        if (!is_numeric(b[i])) /* includes influxd's separate NaN test: same error */
+            return LP_ERR_INVALID_NUMBER;
+        i++;
+    }
+    *pos = i;
+    return number_end_check(b, start, i, is_int, is_uns, decimal, sci, e);
+}
+
+static int scan_boolean(const char *b, size_t n, size_t *pos)
+{
+    size_t start = *pos, i = *pos, len;
+    char c = b[start];
+
+    if (c != 't' && c != 'f' && c != 'T' && c != 'F')
+        return LP_ERR_INVALID_BOOLEAN;
+    i++;
+    while (i < n && b[i] != ',' && b[i] != ' ')
+        i++;
+    *pos = i;
+    len = i - start;
+    if (len == 1)
+        return 0;
+    if (len == 4 &&
+        (memcmp(b + start, "true", 4) == 0 || memcmp(b + start, "TRUE", 4) == 0 || memcmp(b + start, "True", 4) == 0))
+        return 0;
+    if (len == 5 && (memcmp(b + start, "false", 5) == 0 || memcmp(b + start, "FALSE", 5) == 0 ||
+                     memcmp(b + start, "False", 5) == 0))
+        return 0;
+    return LP_ERR_INVALID_BOOLEAN;
+}
+
+/* ---- key: measurement and tags ----------------------------------------------------------------------- */
+
+static int scan_measurement(const char *b, size_t n, size_t *pos, int *state)
+{
+    size_t i = 0;
+
+    if (n == 0 || b[0] == ',')
+        return LP_ERR_MISSING_MEASUREMENT;
+    for (;;) {
+        i++;
+        if (i >= n)
+            return LP_ERR_MISSING_FIELDS;
+        if (b[i - 1] == '\\')
+            continue;
+        if (b[i] == ',') {
+            *pos = i + 1;
+            *state = ST_TAGS;
+            return 0;
+        }
+        if (b[i] == ' ') {
+            *pos = i;
+            *state = ST_FIELDS;
+            return 0;
+        }
+    }
+}
+
+static int scan_tag_key(const char *b, size_t n, size_t *pos)
+{
+    size_t i = *pos;
+
+    if (i >= n || b[i] == ' ' || b[i] == ',' || b[i] == '=')
+        return LP_ERR_MISSING_TAG_KEY;
+    for (;;) {
+        i++;
+        if (i >= n || ((b[i] == ' ' || b[i] == ',') && b[i - 1] != '\\'))
+            return LP_ERR_MISSING_TAG_VALUE;
+        if (b[i] == '=' && b[i - 1] != '\\') {
+            *pos = i + 1;
+            return 0;
+        }
+    }
+}
+
+static int scan_tag_value(const char *b, size_t n, size_t *pos, int *more)
+{
+    size_t i = *pos;
+
+    if (i >= n || b[i] == ',' || b[i] == ' ')
+        return LP_ERR_MISSING_TAG_VALUE;
+    for (;;) {
+        i++;
+        if (i >= n)
+            return LP_ERR_MISSING_FIELDS;
+        if (b[i] == '=' && b[i - 1] != '\\')
+            return LP_ERR_INVALID_TAG_FORMAT;
+        if ((b[i] == ',' || b[i] == ' ') && b[i - 1] != '\\') {
+            *more = b[i] == ',';
+            *pos = b[i] == ',' ? i + 1 : i;
+            return 0;
+        }
+    }
+}
+
+/* Scans the tags starting at *pos; leaves *pos on the space before the fields. */
+static int scan_tags(const char *b, size_t n, size_t *pos, size_t *ntags)
+{
+    int ret, more = 1;
+
+    while (more) {
+        (*ntags)++;
+        ret = scan_tag_key(b, n, pos);
+        if (ret != 0)
+            return ret;
+        ret = scan_tag_value(b, n, pos, &more);
+        if (ret != 0)
+            return ret;
+    }
+    return 0;
+}
+
+/* Length of the tag key at p (up to the first '=' not preceded by a backslash) and start of the next tag
+ * (past its ','), or end. Only called on a tag set scan_tags accepted. */
+static size_t next_tag(const char *b, size_t p, size_t end, size_t *klen)
+{
+    size_t i = p;
+
+    while (i < end && !(b[i] == '=' && (i == p || b[i - 1] != '\\')))
+        i++;
+    *klen = i - p;
+    while (i < end && !(b[i] == ',' && b[i - 1] != '\\'))
+        i++;
+    return i < end ? i + 1 : end;
+}
+
+static int bytes_compare(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    if (c != 0)
+        return c;
+    return alen < blen ? -1 : alen > blen;
+}
+
+static uint32_t hash_key(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    size_t i;
+    for (i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 16777619u;
+    }
+    return h;
+}
+
+static _Thread_local uint32_t dup_slots[DUP_SLOTS];
+
+/* Any two equal tag keys among the tags in [start, end)? Unsorted sets go through a hash table of tag
+ * offsets; beyond DUP_SLOTS/2 tags (only possible in keys far over the length limit) later tags are
+ * looked up but not inserted. */
+static int has_dup_hashed(const char *b, size_t start, size_t end, size_t ntags)
+{
+    size_t cap = 16, p = start, inserted = 0, klen, olen;
+    uint32_t h, o;
+
+    while (cap < 2 * ntags && cap < DUP_SLOTS)
+        cap <<= 1;
+    memset(dup_slots, 0, cap * sizeof(dup_slots[0]));
+    while (p < end) {
+        size_t q = next_tag(b, p, end, &klen);
+        for (h = hash_key(b + p, klen) & (uint32_t)(cap - 1); dup_slots[h] != 0; h = (h + 1) & (uint32_t)(cap - 1)) {
+            o = dup_slots[h] - 1;
+            next_tag(b, o, end, &olen);
+            if (olen == klen && memcmp(b + o, b + p, klen) == 0)
+                return 1;
+        }
+        if (inserted < cap / 2 && p < UINT32_MAX) {
+            dup_slots[h] = (uint32_t)p + 1;
+            inserted++;
+        }
+        p = q;
+    }
+    return 0;
+}
+
+static int has_dup_tags(const char *b, size_t start, size_t end, size_t ntags)
+{
+    size_t p = start, prev = 0, prev_len = 0, klen;
+    int first = 1, c;
+
+    /* influxd's fast path: sorted keys only need neighbour comparisons */
+    while (p < end) {
+        size_t q = next_tag(b, p, end, &klen);
+        if (!first) {
+            c = bytes_compare(b + prev, prev_len, b + p, klen);
+            if (c == 0)
+                return 1;
+            if (c > 0)
+                return has_dup_hashed(b, start, end, ntags);
+        }
+        first = 0;
+        prev = p;
+        prev_len = klen;
+        p = q;
+    }
+    return 0;
+}
+
+/* ---- fields ------------------------------------------------------------------------------------------ */
+
+static int field_equals(const char *b, size_t n, size_t *pos, scan_err_t *e)
+{
+    size_t i = *pos;
+    char v;
+
+    /* "cpu =1" and "cpu a=1,=2" but not "cpu a\ =1" */
+    if (i >= 2 && (b[i - 1] == ' ' || b[i - 1] == ',') && b[i - 2] != '\\')
+        return LP_ERR_MISSING_FIELD_KEY;
+    if (i + 1 >= n || b[i + 1] == ',' || b[i + 1] == ' ')
+        return LP_ERR_MISSING_FIELD_VALUE;
+    v = b[i + 1];
+    if (is_numeric(v) || v == '-' || v == 'N' || v == 'n') {
+        *pos = i + 1;
+        return scan_number(b, n, pos, e);
+    }
+    if (v != '"') {
+        *pos = i + 1;
+        return scan_boolean(b, n, pos);
+    }
+    *pos = i + 1; /* the opening quote is handled by the caller's loop */
+    return 0;
+}
+
+/* influxd's scanFields: *pos is on the separator after the key; sets [*fstart, *pos) to the field set. */
+static int scan_fields(const char *b, size_t n, size_t *pos, size_t *fstart, scan_err_t *e)
+{
+    size_t i = skip_blank(b, *pos, n), equals = 0, commas = 0;
+    int quoted = 0, ret;
+
+    *fstart = i;
+    while (i < n) {
+        if (b[i] == '\\' && i + 1 < n) {
+            i += 2;
+            continue;
+        }
+        if (b[i] == '"' && equals > commas) {
+            quoted = !quoted;
+            i++;
+            continue;
+        }
+        if (b[i] == '=' && !quoted) {
+            equals++;
+            ret = field_equals(b, n, &i, e);
+            if (ret != 0) {
+                *pos = i;
+                return ret;
+            }
+            continue;
+        }
+        if (b[i] == ',' && !quoted)
+            commas++;
+        if (b[i] == ' ' && !quoted)
+            break;
+        i++;
+    }
+    *pos = i;
+    if (quoted)
+        return LP_ERR_UNBALANCED_QUOTES;
+    if (equals == 0 || commas != equals - 1)
+        return LP_ERR_INVALID_FIELD_FORMAT;
+    return 0;
+}
+
+/* influxd's walkFields, used only for the series-key length check: largest offender first in order.
+ * Returns the first key + 4 + field key size over the limit, or 0. */
+static size_t field_key_overflow(const char *f, size_t n, size_t key_len)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        size_t k = i, klen;
+        int quoted = 0;
+        while (i < n && !(f[i] == '=' && (i == k || f[i - 1] != '\\')))
+            i++;
+        klen = i - k;
+        if (key_len + 4 + klen > LP_MAX_KEY_LENGTH)
+            return key_len + 4 + klen;
+        if (i >= n)
+            break;
+        i++;
+        while (i < n) {
+            if (f[i] == '\\' && i + 1 < n && (f[i + 1] == '"' || f[i + 1] == '\\')) {
+                i += 2;
+                continue;
+            }
+            if (f[i] == '"')
+                quoted = !quoted;
+            else if (f[i] == ',' && !quoted)
+                break;
+            i++;
+        }
+        i++;
+    }
+    return 0;
+}
+
+/* ---- timestamp --------------------------------------------------------------------------------------- */
+
+static int scan_time(const char *b, size_t n, size_t *pos, size_t *tstart)
+{
+    size_t i = skip_blank(b, *pos, n);
+
+    *tstart = i;
+    while (i < n && b[i] != '\n' && b[i] != ' ') {
+        if (!(i == *tstart && b[i] == '-') && !is_digit(b[i])) {
+            *pos = i;
+            return LP_ERR_BAD_TIMESTAMP;
+        }
+        i++;
+    }
+    *pos = i;
+    return 0;
+}
+
+static int check_time(lp_line_t *l, lp_precision_t prec)
+{
+    int64_t v, ns;
+    int ret = parse_int64(l->ts, l->ts_len, &v);
+
+    if (ret != 0) {
+        l->_err_arg = l->ts;
+        l->_err_arg_len = l->ts_len;
+        return ret == -1 ? LP_ERR_TIMESTAMP_SYNTAX : LP_ERR_TIMESTAMP_RANGE;
+    }
+    if (__builtin_mul_overflow(v, lp_precision_ns(prec), &ns) || ns < MIN_NANO_TIME || ns > MAX_NANO_TIME)
+        return LP_ERR_TIME_OUTSIDE_RANGE;
+    l->ts_ns = ns;
+    return 0;
+}
+
+/* ---- one line ---------------------------------------------------------------------------------------- */
+
+static int parse_key(const char *b, size_t n, lp_line_t *l, size_t *pos)
+{
+    size_t ntags = 0, tstart;
+    int state, ret;
+
+    ret = scan_measurement(b, n, pos, &state);
+    if (ret != 0)
+        return ret;
+    if (state == ST_FIELDS) {
+        l->measurement = b;
+        l->measurement_len = *pos;
+        return 0;
+    }
+    l->measurement = b;
+    l->measurement_len = *pos - 1;
+    tstart = *pos;
+    ret = scan_tags(b, n, pos, &ntags);
+    if (ret != 0)
+        return ret;
+    if (ntags > 1 && has_dup_tags(b, tstart, *pos, ntags))
+        return LP_ERR_DUPLICATE_TAGS;
+    l->tags = b + tstart;
+    l->tags_len = *pos - tstart;
+    return 0;
+}
+
+int lp_parse_line(const char *buf, size_t len, lp_precision_t prec, lp_line_t *l)
+{
+    size_t start = skip_blank(buf, 0, len), n = len - start, pos = 0, fstart, tstart, over;
+    const char *b = buf + start;
+    scan_err_t e = {NULL, 0};
+    int ret;
+
+    memset(l, 0, sizeof(*l));
+    l->line = b;
+    l->line_len = n;
+    ret = parse_key(b, n, l, &pos);
+    if (ret != 0)
+        goto Error;
+    if (pos > LP_MAX_KEY_LENGTH) {
+        l->_err_num = pos;
+        ret = LP_ERR_MAX_KEY_LENGTH;
+        goto Error;
+    }
+    ret = scan_fields(b, n, &pos, &fstart, &e);
+    if (ret != 0)
+        goto Error;
+    l->fields = b + fstart;
+    l->fields_len = pos - fstart;
+    if (l->measurement_len + l->tags_len + 5 + l->fields_len > LP_MAX_KEY_LENGTH) {
+        size_t key_len = l->tags_len > 0 ? l->measurement_len + 1 + l->tags_len : l->measurement_len;
+        over = field_key_overflow(l->fields, l->fields_len, key_len);
+        if (over != 0) {
+            l->_err_num = over;
+            ret = LP_ERR_MAX_KEY_LENGTH;
+            goto Error;
+        }
+    }
+    ret = scan_time(b, n, &pos, &tstart);
+    if (ret != 0)
+        goto Error;
+    if (pos > tstart) {
+        l->ts = b + tstart;
+        l->ts_len = pos - tstart;
+        ret = check_time(l, prec);
+        if (ret != 0)
+            goto Error;
+        for (; pos < n; pos++) {
+            if (b[pos] != ' ') {
+                ret = LP_ERR_POINT_INVALID;
+                goto Error;
+            }
+        }
+    }
+    return 0;
+
+Error:
+    if (e.arg != NULL) {
+        l->_err_arg = e.arg;
+        l->_err_arg_len = e.arg_len;
+    }
+    l->err = ret;
+    return ret;
+}
+
+/* ---- errors ------------------------------------------------------------------------------------------ */
+
+const char *lp_strerror(int code)
+{
+    switch (code) {
+    case LP_OK:
+        return "ok";
+    case LP_ERR_MISSING_MEASUREMENT:
+        return "missing measurement";
+    case LP_ERR_MISSING_FIELDS:
+        return "missing fields";
+    case LP_ERR_MISSING_TAG_KEY:
+        return "missing tag key";
+    case LP_ERR_MISSING_TAG_VALUE:
+        return "missing tag value";
+    case LP_ERR_INVALID_TAG_FORMAT:
+        return "invalid tag format";
+    case LP_ERR_DUPLICATE_TAGS:
+        return "duplicate tags";
+    case LP_ERR_MAX_KEY_LENGTH:
+        return "max key length exceeded";
+    case LP_ERR_MISSING_FIELD_KEY:
+        return "missing field key";
+    case LP_ERR_MISSING_FIELD_VALUE:
+        return "missing field value";
+    case LP_ERR_INVALID_NUMBER:
+        return "invalid number";
+    case LP_ERR_INVALID_FLOAT:
+        return "invalid float";
+    case LP_ERR_INTEGER_RANGE:
+        return "unable to parse integer";
+    case LP_ERR_INVALID_BOOLEAN:
+        return "invalid boolean";
+    case LP_ERR_UNBALANCED_QUOTES:
+        return "unbalanced quotes";
+    case LP_ERR_INVALID_FIELD_FORMAT:
+        return "invalid field format";
+    case LP_ERR_BAD_TIMESTAMP:
+        return "bad timestamp";
+    case LP_ERR_TIMESTAMP_SYNTAX:
+        return "invalid syntax";
+    case LP_ERR_TIMESTAMP_RANGE:
+        return "value out of range";
+    case LP_ERR_TIME_OUTSIDE_RANGE:
+        return "time outside range -9223372036854775806 - 9223372036854775806";
+    case LP_ERR_POINT_INVALID:
+        return "point is invalid";
+    case LP_ERR_BAD_PRECISION:
+        return "invalid precision";
+    case LP_ERR_NOSPACE:
+        return "buffer too small";
+    }
+    return "unknown error";
+}
+
+/* Copies s[0..n) to dst at logical offset pos, as far as cap allows; returns the new logical offset. */
+static size_t put(char *dst, size_t cap, size_t pos, const char *s, size_t n)
+{
+    if (pos < cap)
+        memcpy(dst + pos, s, n < cap - pos ? n : cap - pos);
+    return pos + n;
+}
+
+static size_t puts_(char *dst, size_t cap, size_t pos, const char *s)
+{
+    return put(dst, cap, pos, s, strlen(s));
+}
+
+size_t lp_line_reason(const lp_line_t *l, char *buf, size_t cap)
+{
+    size_t pos = 0, room = cap > 0 ? cap - 1 : 0;
+    char num[LP_INT64_BUFSZ];
+
+    switch (l->err) {
+    case LP_ERR_MAX_KEY_LENGTH:
+        lp_format_int64((int64_t)l->_err_num, num);
+        pos = puts_(buf, room, pos, "max key length exceeded: ");
+        pos = puts_(buf, room, pos, num);
+        pos = puts_(buf, room, pos, " > 65535");
+        break;
+    case LP_ERR_INTEGER_RANGE:
+        pos = puts_(buf, room, pos, "unable to parse integer ");
+        pos = put(buf, room, pos, l->_err_arg, l->_err_arg_len);
+        pos = puts_(buf, room, pos, ": strconv.ParseInt: parsing \"");
+        pos = put(buf, room, pos, l->_err_arg, l->_err_arg_len);
+        pos = puts_(buf, room, pos, "\": value out of range");
+        break;
+    case LP_ERR_TIMESTAMP_SYNTAX:
+    case LP_ERR_TIMESTAMP_RANGE:
+        pos = puts_(buf, room, pos, "strconv.ParseInt: parsing \"");
+        pos = put(buf, room, pos, l->_err_arg, l->_err_arg_len);
+        pos =
+            puts_(buf, room, pos, l->err == LP_ERR_TIMESTAMP_SYNTAX ? "\": invalid syntax" : "\": value out of range");
+        break;
+    default:
+        pos = puts_(buf, room, pos, lp_strerror(l->err));
+        break;
+    }
+    if (cap > 0)
+        buf[pos < room ? pos : room] = '\0';
+    return pos;
+}
+
+#define PW_PREFIX "partial write: "
+#define PW_PREFIX_LEN (sizeof(PW_PREFIX) - 1)
+#define PW_SUFFIX " dropped=0"
+#define PW_SUFFIX_LEN (sizeof(PW_SUFFIX) - 1)
+
+void lp_errbuf_init(lp_errbuf_t *eb, char *buf, size_t cap)
+{
+    assert(cap > PW_PREFIX_LEN + PW_SUFFIX_LEN + 1);
+    eb->_buf = buf;
+    eb->_cap = cap;
+    eb->_len = 0;
+    eb->count = 0;
+    eb->truncated = 0;
+}
+
+int lp_errbuf_add(lp_errbuf_t *eb, const lp_line_t *l)
+{
+    /* entries live between the reserved prefix and the reserved suffix + NUL */
+    char *area = eb->_buf + PW_PREFIX_LEN;
+    size_t room = eb->_cap - PW_PREFIX_LEN - PW_SUFFIX_LEN - 1, pos = eb->_len, avail;
+
+    eb->count++;
+    if (eb->truncated)
+        return -1;
+    if (eb->count > 1)
+        pos = put(area, room, pos, "\n", 1);
+    pos = puts_(area, room, pos, "unable to parse '");
+    pos = put(area, room, pos, l->line, l->line_len);
+    pos = puts_(area, room, pos, "': ");
+    avail = pos < room ? room - pos : 0;
+    pos += lp_line_reason(l, area + (pos < room ? pos : room), avail > 0 ? avail + 1 : 0);
+    if (pos > room) {
+        eb->truncated = 1;
+        pos = room;
+    }
+    eb->_len = pos;
+    return eb->truncated ? -1 : 0;
+}
+
+const char *lp_errbuf_finish(lp_errbuf_t *eb, size_t nvalid, size_t *len)
+{
+    char *area = eb->_buf + PW_PREFIX_LEN;
+
+    if (eb->count > 0 && nvalid > 0) {
+        memcpy(eb->_buf, PW_PREFIX, PW_PREFIX_LEN);
+        memcpy(area + eb->_len, PW_SUFFIX, PW_SUFFIX_LEN);
+        area[eb->_len + PW_SUFFIX_LEN] = '\0';
+        *len = PW_PREFIX_LEN + eb->_len + PW_SUFFIX_LEN;
+        return eb->_buf;
+    }
+    area[eb->_len] = '\0';
+    *len = eb->_len;
+    return area;
+}
+
+/* ---- unescaping -------------------------------------------------------------------------------------- */
+
+static int is_escapable(lp_escape_t kind, char c)
+{
+    switch (kind) {
+    case LP_ESC_MEASUREMENT:
+    case LP_ESC_FIELD_KEY:
+        return c == ',' || c == ' ' || c == '=' || c == '"';
+    case LP_ESC_TAG:
+        return c == ',' || c == ' ' || c == '=';
+    case LP_ESC_STRING:
+        return c == '"' || c == '\\';
+    }
+    return 0;
+}
+
+ssize_t lp_unescape(lp_escape_t kind, const char *src, size_t len, char *dst, size_t cap)
+{
+    size_t i = 0, o = 0;
+
+    while (i < len) {
+        char c = src[i];
+        if (c == '\\' && i + 1 < len && is_escapable(kind, src[i + 1])) {
+            c = src[i + 1];
+            i += 2;
+        } else {
+            i++;
+        }
+        if (o >= cap)
+            return -1;
+        dst[o++] = c;
+    }
+    return (ssize_t)o;
+}
+
+ssize_t lp_unescape_measurement(const lp_line_t *line, char *dst, size_t cap)
+{
+    return lp_unescape(LP_ESC_MEASUREMENT, line->measurement, line->measurement_len, dst, cap);
+}
+
+/* ---- precision and time ------------------------------------------------------------------------------ */
+
+static const struct {
+    const char *name;
+    lp_precision_t prec;
+} precision_names[] = {
+    {"", LP_PREC_NS},   {"n", LP_PREC_NS}, {"ns", LP_PREC_NS}, {"u", LP_PREC_US}, {"us", LP_PREC_US},
+    {"ms", LP_PREC_MS}, {"s", LP_PREC_S},  {"m", LP_PREC_M},   {"h", LP_PREC_H},
+};
+
+int lp_parse_precision(const char *s, size_t len, lp_precision_t *out)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof(precision_names) / sizeof(precision_names[0]); i++) {
+        if (strlen(precision_names[i].name) == len && memcmp(precision_names[i].name, s, len) == 0) {
+            *out = precision_names[i].prec;
+            return 0;
+        }
+    }
+    return LP_ERR_BAD_PRECISION;
+}
+
+const char *lp_precision_param(lp_precision_t p)
+{
+    static const char *const names[] = {"n", "u", "ms", "s", "m", "h"};
+    return (unsigned)p < sizeof(names) / sizeof(names[0]) ? names[p] : "n";
+}
+
+int64_t lp_precision_ns(lp_precision_t p)
+{
+    static const int64_t mult[] = {1, 1000, 1000000, 1000000000, 60000000000LL, 3600000000000LL};
+    return (unsigned)p < sizeof(mult) / sizeof(mult[0]) ? mult[p] : 1;
+}
+
+int64_t lp_now(const struct timespec *now, lp_precision_t p)
+{
+    int64_t ns = (int64_t)now->tv_sec * 1000000000 + now->tv_nsec, m = lp_precision_ns(p);
+    int64_t q = ns / m;
+
+    if (ns % m < 0) /* round toward the past, as influxd truncates times */
+        q--;
+    return q;
+}
+
+size_t lp_format_int64(int64_t v, char *buf)
+{
+    char tmp[LP_INT64_BUFSZ];
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    size_t n = 0, len = 0;
+
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        buf[len++] = '-';
+    while (n > 0)
+        buf[len++] = tmp[--n];
+    buf[len] = '\0';
+    return len;
+}
