@@ -1151,7 +1151,9 @@ static int check_batch(dq_t *q, const dq_batch_t *b)
 {
     if (b->n == 0)
         return 1;
-    if (b->_seg != q->segs[0].id || b->_start != q->cur_off)
+    /* the end checks matter for a batch peeked before a reopen that cut the segment short */
+    if (b->_seg != q->segs[0].id || b->_start != q->cur_off || b->_end > q->segs[0].size || b->n > q->segs[0].pending ||
+        b->bytes > q->st.bytes)
         return DQ_ESTALE;
     return 0;
 }

@@ -422,6 +422,18 @@ static void test_replay_after_crash_before_ack(void **state)
     dq_close(q); /* peeked, not acked */
     q = qopen(&t, 0, 0, DQ_FSYNC_ALWAYS, NULL, 0);
     drain_range(q, 5, 7);
+
+    /* a batch peeked before a reopen that cut its segment short no longer fits */
+    append_n(q, 7, 9);
+    assert_int_equal(dq_peek(q, 10, 1 << 20, &b), 2);
+    dq_close(q);
+    char path[256];
+    seg_path(&t, 1, path, sizeof(path));
+    assert_int_equal(truncate(path, file_size(path) - 1), 0);
+    q = qopen(&t, 0, 0, DQ_FSYNC_ALWAYS, NULL, 0);
+    assert_int_equal(dq_ack(q, &b), DQ_ESTALE);
+    assert_int_equal(dq_pending(q), 1);
+    drain_range(q, 7, 8);
     dq_batch_dispose(&b);
     dq_close(q);
     tdir_remove(&t);
