@@ -35,6 +35,8 @@ enum { JOB_NEW, JOB_PENDING, JOB_ACTIVE, JOB_DONE };
 #define BODY_INITIAL_CAP 16384
 #define DEFAULT_MAX_HOST_CONNECTIONS 16
 #define POLL_MS 1000
+/* Keeps the body-capacity arithmetic (cap + 1 for the NUL, doubling) clear of overflow. */
+#define MAX_RESPONSE_LIMIT (SIZE_MAX / 4)
 
 struct st_up_t {
     CURLM *multi;
@@ -195,6 +197,8 @@ up_job_t *up_job_new(const up_req_t *req, char *err, size_t errlen)
     job->_req.insecure = req->insecure;
     job->_req.gzip = req->gzip;
     job->_req.max_response = req->max_response != 0 ? req->max_response : UP_DEFAULT_MAX_RESPONSE;
+    if (job->_req.max_response > MAX_RESPONSE_LIMIT)
+        job->_req.max_response = MAX_RESPONSE_LIMIT;
     atomic_init(&job->_state, JOB_NEW);
     atomic_init(&job->_abort, 0);
     copy_tail(job, req, &zs, (char *)(job + 1), (char *)(job + 1) + tail);

@@ -81,7 +81,7 @@ typedef struct st_up_req_t {
     const char *password;                 /* NULL = "" */
     bool insecure;                        /* https: skip certificate and host name verification */
     bool gzip;                            /* gzip the body and send Content-Encoding: gzip */
-    size_t max_response;                  /* response body cap in bytes; 0 = UP_DEFAULT_MAX_RESPONSE */
+    size_t max_response;                  /* body cap, bytes; 0 = default; clamped to SIZE_MAX/4 */
     h2o_multithread_receiver_t *receiver; /* registered with up_receiver_cb on the submitter's loop */
     up_cb cb;                             /* may be NULL: the result is dropped */
     void *cbdata;
