@@ -38,6 +38,7 @@ typedef struct st_write_req_t {
     target_t *targets;
     size_t ntargets, pending;
     h2o_iovec_t db, rp, precision, consistency;
+    lp_precision_t prec;
     uint64_t started_ms;
 } write_req_t;
 
@@ -108,7 +109,7 @@ static void append_param(ubuf_t *u, const char *name, h2o_iovec_t v, h2o_mem_poo
 {
     if (v.len == 0)
         return;
-    h2o_iovec_t enc = h2o_url_encode(pool, v.base, v.len, NULL);
+    h2o_iovec_t enc = hu_url_encode(pool, v.base, v.len);
     ubuf_append(u, "&", 1);
     ubuf_append(u, name, strlen(name));
     ubuf_append(u, "=", 1);
@@ -158,7 +159,8 @@ static int submit(write_req_t *w, size_t ti, ip_thread_t *thr)
     ubuf_append(&url, "/write?", 7);
     append_param(&url, "db", *b->db != '\0' ? h2o_iovec_init(b->db, strlen(b->db)) : w->db, pool);
     append_param(&url, "rp", w->rp, pool);
-    append_param(&url, "precision", w->precision, pool);
+    const char *prec = lp_precision_param(w->prec);
+    append_param(&url, "precision", h2o_iovec_init(prec, strlen(prec)), pool);
     append_param(&url, "consistency", w->consistency, pool);
     ubuf_append(&url, "", 1);
     target_ref_t *ref = h2o_mem_alloc_pool(pool, sizeof(*ref));
@@ -198,6 +200,7 @@ static void send_refusal(write_req_t *w, target_t *t)
     if (t->influx_error != NULL)
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-influxdb-error"), 0, "X-Influxdb-Error",
                               t->influx_error, strlen(t->influx_error));
+    req->res.content_length = t->body_len;
     h2o_send_inline(req, t->body != NULL ? t->body : "", t->body_len);
 }
 
@@ -308,6 +311,7 @@ void ip_handle_write(h2o_req_t *req)
     w->started_ms = ip_now_ms();
     if (parse_params(w, &precision) != 0 || get_body(w, &plain, &body) != 0)
         goto Exit;
+    w->prec = precision;
     rt_write_init(&w->rt, w->cfg->nbackends, (size_t)w->cfg->node.maxbodymb * 1024 * 1024 * 2);
     w->rt_ready = 1;
     if (rt_split(w->cfg, body.base, body.len, precision, &now, &w->rt) != 0) {

@@ -158,3 +158,23 @@ int hu_param(h2o_mem_pool_t *pool, h2o_iovec_t qs, const char *name, h2o_iovec_t
     }
     return 0;
 }
+
+h2o_iovec_t hu_url_encode(h2o_mem_pool_t *pool, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *d = h2o_mem_alloc_pool(pool, len * 3 + 1);
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+            c == '.' || c == '~') {
+            d[o++] = (char)c;
+        } else {
+            d[o++] = '%';
+            d[o++] = hex[c >> 4];
+            d[o++] = hex[c & 15];
+        }
+    }
+    d[o] = '\0';
+    return h2o_iovec_init(d, o);
+}

@@ -1,0 +1,126 @@
+/*
+ * route — split a write body into one body per target backend.
+ *
+ * DESIGN: one pass over the body with the line-protocol iterator. Each valid line is looked up once
+ * (hash) and appended, with " <now>" when it has no timestamp, to the body of every backend of its
+ * set and of the node's `nexts`. A backend that appears both in the keymap and in `nexts` gets the
+ * line once. The unescaped measurement is needed only for the lookup, so it lives in a stack buffer;
+ * a measurement longer than that cannot be a configured keymap and falls back to m:_default_.
+ */
+#include "route.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MEAS_MAX 1024
+#define ERRORS_CAP (64 * 1024)
+
+void rt_write_init(rt_write_t *w, size_t nbackends, size_t body_cap)
+{
+    memset(w, 0, sizeof(*w));
+    w->nbackends = nbackends;
+    w->bodies = calloc(nbackends + 1, sizeof(*w->bodies));
+    w->nlines = calloc(nbackends + 1, sizeof(*w->nlines));
+    if (w->bodies == NULL || w->nlines == NULL)
+        abort();
+    for (size_t i = 0; i < nbackends; i++)
+        ubuf_init(&w->bodies[i], body_cap);
+    ubuf_init(&w->errors, ERRORS_CAP);
+}
+
+void rt_write_free(rt_write_t *w)
+{
+    for (size_t i = 0; i < w->nbackends; i++)
+        ubuf_free(&w->bodies[i]);
+    free(w->bodies);
+    free(w->nlines);
+    ubuf_free(&w->errors);
+}
+
+/* Appends one message line to the error text, the way influxd words it; past the cap, messages are
+ * dropped (the count of invalid lines still grows). */
+static void add_error(rt_write_t *w, const char *line, size_t len, const char *reason, size_t rlen)
+{
+    static const char prefix[] = "unable to parse '";
+    size_t need = (w->errors.len ? 1 : 0) + sizeof(prefix) - 1 + len + 3 + rlen;
+    if (w->errors.len + need > w->errors.cap)
+        return;
+    if (w->errors.len != 0)
+        ubuf_append(&w->errors, "\n", 1);
+    ubuf_append(&w->errors, prefix, sizeof(prefix) - 1);
+    ubuf_append(&w->errors, line, len);
+    ubuf_append(&w->errors, "': ", 3);
+    ubuf_append(&w->errors, reason, rlen);
+}
+
+static int append_line(rt_write_t *w, size_t b, const lp_line_t *l, const char *ts, size_t tslen)
+{
+    char *p = ubuf_reserve(&w->bodies[b], l->line_len + tslen + 1);
+    if (p == NULL)
+        return -1;
+    memcpy(p, l->line, l->line_len);
+    memcpy(p + l->line_len, ts, tslen);
+    p[l->line_len + tslen] = '\n';
+    w->bodies[b].len += l->line_len + tslen + 1;
+    w->nlines[b]++;
+    return 0;
+}
+
+/* Sends the line to each backend of @k and of nexts, each at most once. */
+static int deliver(const cfg_t *cfg, const cfg_keymap_t *k, rt_write_t *w, const lp_line_t *l, const char *ts,
+                   size_t tslen)
+{
+    for (size_t i = 0; i < k->n; i++)
+        if (append_line(w, k->backends[i], l, ts, tslen) != 0)
+            return -1;
+    for (size_t i = 0; i < cfg->node.nnexts; i++) {
+        size_t b = cfg->node.next_backends[i];
+        int dup = 0;
+        for (size_t j = 0; j < k->n && !dup; j++)
+            dup = k->backends[j] == b;
+        /* a nexts entry listed twice is still one delivery */
+        for (size_t j = 0; j < i && !dup; j++)
+            dup = cfg->node.next_backends[j] == b;
+        if (!dup && append_line(w, b, l, ts, tslen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int rt_split(const cfg_t *cfg, const char *body, size_t len, lp_precision_t precision, const struct timespec *now,
+             rt_write_t *w)
+{
+    lp_iter_t it;
+    lp_line_t l;
+    char ts[LP_INT64_BUFSZ + 1], meas[MEAS_MAX], reason[256];
+    size_t tslen;
+
+    ts[0] = ' ';
+    tslen = 1 + lp_format_int64(lp_now(now, precision), ts + 1);
+    lp_iter_init(&it, body, len, precision);
+    while (lp_iter_next(&it, &l)) {
+        if (l.err != LP_OK) {
+            size_t rlen = lp_line_reason(&l, reason, sizeof(reason));
+            add_error(w, l.line, l.line_len, reason, rlen < sizeof(reason) ? rlen : sizeof(reason) - 1);
+            w->invalid++;
+            continue;
+        }
+        ssize_t mlen = lp_unescape_measurement(&l, meas, sizeof(meas));
+        const cfg_keymap_t *k = mlen >= 0 ? cfg_route(cfg, meas, (size_t)mlen) : cfg->default_keymap;
+        if (k == NULL) {
+            const char *m = mlen >= 0 ? meas : l.measurement;
+            int ml = mlen >= 0 ? (int)mlen : (int)(l.measurement_len < 64 ? l.measurement_len : 64);
+            int rl = snprintf(reason, sizeof(reason),
+                              "measurement \"%.*s\" has no backend set (no m:%.*s and no m:_default_)", ml, m, ml, m);
+            add_error(w, l.line, l.line_len, reason, (size_t)rl < sizeof(reason) ? (size_t)rl : sizeof(reason) - 1);
+            w->invalid++;
+            w->unroutable++;
+            continue;
+        }
+        if (deliver(cfg, k, w, &l, ts, l.ts_len == 0 ? tslen : 0) != 0)
+            return -1;
+        w->valid++;
+    }
+    return 0;
+}
