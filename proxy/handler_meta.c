@@ -5,19 +5,23 @@
 #include <string.h>
 #include "http_util.h"
 #include "meta.h"
+#include "queue.h"
 #include "server.h"
 
-static void fill_rt(meta_rt_t *rt, const cfg_t *cfg, int *healthy)
+static void fill_rt(meta_rt_t *rt, const cfg_t *cfg, int *healthy, meta_queue_t *queues)
 {
     uint64_t now = ip_now_ms();
-    for (size_t i = 0; i < cfg->nbackends; i++)
+    for (size_t i = 0; i < cfg->nbackends; i++) {
         healthy[i] = __atomic_load_n(&ip_server.healthy[i], __ATOMIC_RELAXED);
+        ip_queue_meta(i, &queues[i], now);
+    }
     memset(rt, 0, sizeof(*rt));
     rt->version = IP_VERSION;
     rt->listen = ip_server.listen;
     rt->uptime_s = (now - ip_server.started_at_ms) / 1000;
     rt->config_loaded_at = ip_server.config_loaded_at_ms / 1000;
     rt->healthy = healthy;
+    rt->queues = queues;
 }
 
 static int is_get(h2o_req_t *req)
@@ -34,8 +38,9 @@ void ip_handle_meta(h2o_req_t *req)
     }
     cfg_t *cfg = ip_cfg_get();
     int *healthy = h2o_mem_alloc_pool(&req->pool, sizeof(int) * (cfg->nbackends + 1));
+    meta_queue_t *queues = h2o_mem_alloc_pool(&req->pool, sizeof(*queues) * (cfg->nbackends + 1));
     meta_rt_t rt;
-    fill_rt(&rt, cfg, healthy);
+    fill_rt(&rt, cfg, healthy, queues);
     char *json = meta_build(cfg, &rt);
     hu_send_json(req, 200, json, strlen(json));
     free(json);
@@ -50,9 +55,10 @@ void ip_handle_health(h2o_req_t *req)
     }
     cfg_t *cfg = ip_cfg_get();
     int *healthy = h2o_mem_alloc_pool(&req->pool, sizeof(int) * (cfg->nbackends + 1));
+    meta_queue_t *queues = h2o_mem_alloc_pool(&req->pool, sizeof(*queues) * (cfg->nbackends + 1));
     meta_rt_t rt;
     int pass;
-    fill_rt(&rt, cfg, healthy);
+    fill_rt(&rt, cfg, healthy, queues);
     char *json = meta_health(cfg, &rt, &pass);
     hu_send_json(req, pass ? 200 : 503, json, strlen(json));
     free(json);

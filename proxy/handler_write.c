@@ -16,6 +16,8 @@
 #include "http_util.h"
 #include "lineproto.h"
 #include "log.h"
+#include "queue.h"
+#include "dqueue.h"
 #include "route.h"
 #include "server.h"
 #include "upstream.h"
@@ -24,6 +26,7 @@ typedef struct st_target_t {
     size_t backend;
     up_job_t *job; /* while in flight */
     int done;
+    int queued; /* its lines are in the backend's disk queue */
     up_class_t klass;
     int status;
     char *body, *content_type, *influx_error, message[UP_MESSAGE_SIZE];
@@ -37,6 +40,7 @@ typedef struct st_write_req_t {
     int rt_ready;
     target_t *targets;
     size_t ntargets, pending;
+    int responded;
     h2o_iovec_t db, rp, precision, consistency;
     lp_precision_t prec;
     uint64_t started_ms;
@@ -142,7 +146,7 @@ static void on_job_done(up_job_t *job, void *cbdata)
     target_ref_t *ref = cbdata;
     write_req_t *w = ref->w;
     on_delivered(job, &w->targets[ref->idx]);
-    if (--w->pending == 0)
+    if (--w->pending == 0 && !w->responded)
         respond(w);
 }
 
@@ -218,46 +222,69 @@ static void send_parse_errors(write_req_t *w, int partial)
     ubuf_free(&msg);
 }
 
+/* Puts target @t's lines into its backend's queue. Returns 0, or appends to @msg why it could not. */
+static int queue_target(write_req_t *w, target_t *t, char *msg, size_t cap, size_t *mlen)
+{
+    const cfg_backend_t *b = &w->cfg->backends[t->backend];
+    const ubuf_t *body = &w->rt.bodies[t->backend];
+    int ret = ip_queue_append(t->backend, w->db.base, w->db.len, w->rp.base, w->rp.len, lp_precision_param(w->prec),
+                              body->base, body->len);
+    if (ret == 0) {
+        t->queued = 1;
+        return 0;
+    }
+    ip_log(IP_LOG_ERROR, "write for backend %s could not be queued: %s", b->name, dq_strerror(ret));
+    if (*mlen < cap)
+        *mlen += (size_t)snprintf(msg + *mlen, cap - *mlen, "%sbackend %s did not store the write (%s) and %s",
+                                  *mlen ? "; " : "", b->name, t->done ? t->message : "its queue is not empty",
+                                  ret == DQ_EFULL ? "its disk queue is full" : "it could not be queued");
+    return -1;
+}
+
 static void respond(write_req_t *w)
 {
-    size_t stored = 0, refused = 0;
+    size_t stored = 0, refused = 0, queued = 0;
     target_t *first_refusal = NULL;
     char msg[1024];
     size_t mlen = 0;
+    int failed = 0;
 
     for (size_t i = 0; i < w->ntargets; i++) {
         target_t *t = &w->targets[i];
-        if (t->klass == UP_OK) {
-            stored++;
-            continue;
-        }
-        if (t->klass == UP_REFUSED) {
-            refused++;
-            if (first_refusal == NULL)
-                first_refusal = t;
-        }
-        const cfg_backend_t *b = &w->cfg->backends[t->backend];
-        ip_log(IP_LOG_WARN, "write to backend %s failed: %s", b->name, t->message);
-        if (mlen < sizeof(msg))
-            mlen += (size_t)snprintf(msg + mlen, sizeof(msg) - mlen, "%sbackend %s did not store the write: %s",
-                                     mlen ? "; " : "", b->name, t->message);
+        stored += t->done && t->klass == UP_OK;
+        queued += t->queued;
+        if (t->done && t->klass == UP_REFUSED && first_refusal == NULL)
+            first_refusal = t;
+        refused += t->done && t->klass == UP_REFUSED;
     }
-    if (w->cfg->node.writetracing)
-        ip_log(IP_LOG_INFO, "write db=%.*s lines=%zu invalid=%zu targets=%zu stored=%zu in %llu ms", (int)w->db.len,
-               w->db.base, w->rt.valid, w->rt.invalid, w->ntargets, stored,
-               (unsigned long long)(ip_now_ms() - w->started_ms));
-    if (stored == w->ntargets) {
-        if (w->rt.invalid != 0)
-            send_parse_errors(w, 1);
-        else
-            hu_send_empty(w->req, 204);
-        return;
-    }
-    if (stored == 0 && refused == w->ntargets) {
+    if (stored == 0 && queued == 0 && refused == w->ntargets) {
+        /* every backend refused the lines: they are the client's to fix, not ours to keep */
         send_refusal(w, first_refusal);
-        return;
+        goto Trace;
     }
-    hu_send_error(w->req, 503, msg);
+    msg[0] = '\0';
+    for (size_t i = 0; i < w->ntargets; i++) {
+        target_t *t = &w->targets[i];
+        if (t->queued || (t->done && t->klass == UP_OK))
+            continue;
+        ip_log(t->klass == UP_REFUSED ? IP_LOG_WARN : IP_LOG_DEBUG, "write to backend %s failed, queueing it: %s",
+               w->cfg->backends[t->backend].name, t->message);
+        failed |= queue_target(w, t, msg, sizeof(msg), &mlen) != 0;
+    }
+    if (failed)
+        hu_send_error(w->req, 503, msg);
+    else if (w->rt.invalid != 0)
+        send_parse_errors(w, 1);
+    else
+        hu_send_empty(w->req, 204);
+Trace:
+    queued = 0;
+    for (size_t i = 0; i < w->ntargets; i++)
+        queued += w->targets[i].queued;
+    if (w->cfg->node.writetracing)
+        ip_log(IP_LOG_INFO, "write db=%.*s lines=%zu invalid=%zu targets=%zu stored=%zu queued=%zu in %llu ms",
+               (int)w->db.len, w->db.base, w->rt.valid, w->rt.invalid, w->ntargets, stored, queued,
+               (unsigned long long)(ip_now_ms() - w->started_ms));
 }
 
 static int parse_params(write_req_t *w, lp_precision_t *precision)
@@ -331,10 +358,22 @@ void ip_handle_write(h2o_req_t *req)
     }
     ip_thread_t *thr = ip_thread_of(req);
     for (size_t i = 0; i < w->ntargets; i++) {
+        target_t *t = &w->targets[i];
+        if (ip_queue_nonempty(t->backend)) {
+            /* older writes wait in the queue: these go behind them, never around them */
+            char m[512];
+            size_t ml = 0;
+            if (queue_target(w, t, m, sizeof(m), &ml) != 0) {
+                w->responded = 1; /* the jobs already submitted are cancelled when the request goes */
+                hu_send_error(req, 503, m);
+                goto Exit;
+            }
+            continue;
+        }
         if (submit(w, i, thr) != 0) {
-            w->targets[i].done = 1;
-            w->targets[i].klass = UP_UNREACHABLE;
-            snprintf(w->targets[i].message, sizeof(w->targets[i].message), "invalid upstream request");
+            t->done = 1;
+            t->klass = UP_UNREACHABLE;
+            snprintf(t->message, sizeof(t->message), "invalid upstream request");
         } else {
             w->pending++;
         }

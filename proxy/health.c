@@ -11,6 +11,7 @@
 #include <time.h>
 #include "bpool.h"
 #include "log.h"
+#include "queue.h"
 #include "server.h"
 #include "upstream.h"
 
@@ -50,8 +51,10 @@ static void on_ping_done(up_job_t *job, void *cbdata)
     if (change == BP_WENT_DOWN)
         ip_log(IP_LOG_WARN, "backend %s (%s) is down: %s", b->name, b->url,
                job->res.message[0] != '\0' ? job->res.message : "ping did not answer 204");
-    else if (change == BP_WENT_UP)
+    else if (change == BP_WENT_UP) {
         ip_log(IP_LOG_INFO, "backend %s (%s) is up", b->name, b->url);
+        ip_replay_kick(pc->idx);
+    }
     free(pc);
 }
 
@@ -92,9 +95,12 @@ static void on_tick(h2o_timeout_entry_t *entry)
     ip_health_t *h = H2O_STRUCT_FROM_MEMBER(ip_health_t, entry, entry);
     uint64_t now = mono_ms();
 
-    for (size_t i = 0; i < h->cfg->nbackends; i++)
+    uint64_t wall = ip_now_ms();
+    for (size_t i = 0; i < h->cfg->nbackends; i++) {
         if (h->inflight[i] == NULL && bp_check_due(&h->bp[i], now))
             send_ping(h, i, now);
+        ip_replay_tick(i, bp_is_healthy(&h->bp[i]), h->thread, wall);
+    }
     if (!ip_server.stopping)
         h2o_timeout_link(h->thread->loop, &h->tick, &h->entry);
 }

@@ -21,6 +21,7 @@
 #include <curl/curl.h>
 #include "http_util.h"
 #include "log.h"
+#include "queue.h"
 #include "server.h"
 #include "upstream.h"
 
@@ -308,6 +309,11 @@ int main(int argc, char **argv)
     if (load_config() != 0)
         return 1;
 
+    char qerr[1024];
+    if (ip_queues_open(ip_server.cfg, qerr, sizeof(qerr)) != 0) {
+        ip_log(IP_LOG_ERROR, "%s", qerr);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
@@ -326,6 +332,7 @@ int main(int argc, char **argv)
     for (size_t i = 1; i < ip_server.nthreads; i++)
         pthread_join(ip_server.threads[i].tid, NULL);
     ip_health_stop();
+    ip_queues_close();
     up_destroy(ip_server.up);
     cfg_release(ip_server.cfg);
     curl_global_cleanup();

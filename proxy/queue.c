@@ -1,0 +1,352 @@
+/*
+ * queue — the per-backend disk queues at run time: opening them, appending failed or held-back
+ * writes, syncing them in the background, and replaying them in order (SPEC §6).
+ *
+ * DESIGN: one lib/dqueue per backend under <datadir>/<backend>. Any loop thread may append (the
+ * queue has its own lock). Replay runs on loop 0, driven by the health tick: a backend that is
+ * healthy and has records, with no replay in flight and its retry time reached, gets its next batch.
+ * A batch is read with dq_peek, consecutive WRITE records with the same (db, rp, precision) are
+ * concatenated into one upstream write, and the batch is acknowledged (dq_ack) only after the
+ * backend stored all of it: a crash in between replays it again (at least once; InfluxDB overwrites
+ * an identical point with itself). A batch refused with a 4xx is narrowed down to its single
+ * records, and a single refused record is moved to the `rejected` file. Anything else (5xx,
+ * unreachable) waits `rewriteinterval` and tries again.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "dqueue.h"
+#include "http_util.h"
+#include "log.h"
+#include "queue.h"
+#include "server.h"
+#include "upstream.h"
+#include "util.h"
+
+#define REPLAY_MAX_RECORDS 1000
+#define REPLAY_MAX_BYTES (4u << 20)
+
+typedef struct st_replay_t {
+    dq_batch_t batch;
+    int have_batch;
+    size_t next_rec;  /* first record of the batch not yet stored */
+    size_t group_end; /* end of the group in flight */
+    up_job_t *job;
+    uint64_t next_attempt_ms;
+    size_t limit; /* records per batch: REPLAY_MAX_RECORDS, or 1 while isolating a refused record */
+    int failing;  /* a "replay failing" line was logged; say when it recovers */
+    uint64_t replayed_records, replayed_batches;
+} replay_t;
+
+static struct {
+    size_t n;
+    dq_t **q;
+    replay_t *rp;
+    const cfg_t *cfg;
+    pthread_t syncer;
+    int syncer_running;
+    volatile int stop;
+} Q;
+
+static int mkdir_p(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void *sync_main(void *arg)
+{
+    (void)arg;
+    while (!Q.stop) {
+        for (int i = 0; i < 10 && !Q.stop; i++)
+            usleep(100000);
+        for (size_t i = 0; i < Q.n; i++)
+            if (dq_sync(Q.q[i]) != 0)
+                ip_log(IP_LOG_ERROR, "queue %s: fsync failed: %s", Q.cfg->backends[i].name, strerror(errno));
+    }
+    return NULL;
+}
+
+int ip_queues_open(const cfg_t *cfg, char *err, size_t errcap)
+{
+    char dir[4096], msg[1024];
+    dq_options_t opt = {.max_bytes = cfg->node.queuemaxmb << 20,
+                        .fsync = cfg->node.fsync == CFG_FSYNC_ALWAYS ? DQ_FSYNC_ALWAYS
+                                 : cfg->node.fsync == CFG_FSYNC_NO   ? DQ_FSYNC_NO
+                                                                     : DQ_FSYNC_EVERYSEC};
+
+    if (mkdir_p(cfg->node.datadir) != 0) {
+        snprintf(err, errcap, "datadir %s: %s", cfg->node.datadir, strerror(errno));
+        return -1;
+    }
+    Q.cfg = cfg;
+    Q.n = cfg->nbackends;
+    Q.q = calloc(Q.n + 1, sizeof(*Q.q));
+    Q.rp = calloc(Q.n + 1, sizeof(*Q.rp));
+    for (size_t i = 0; i < Q.n; i++) {
+        snprintf(dir, sizeof(dir), "%s/%s", cfg->node.datadir, cfg->backends[i].name);
+        msg[0] = '\0';
+        int ret = dq_open(&Q.q[i], dir, &opt, msg, sizeof(msg));
+        if (ret != 0) {
+            snprintf(err, errcap, "queue %s: %s%s%s", dir, dq_strerror(ret), msg[0] ? ": " : "", msg);
+            return -1;
+        }
+        if (msg[0] != '\0')
+            ip_log(IP_LOG_WARN, "queue %s: %s", cfg->backends[i].name, msg);
+        uint64_t pending = dq_pending(Q.q[i]);
+        if (pending != 0)
+            ip_log(IP_LOG_INFO, "queue %s: %llu records to replay", cfg->backends[i].name, (unsigned long long)pending);
+        Q.rp[i].limit = REPLAY_MAX_RECORDS;
+    }
+    if (opt.fsync == DQ_FSYNC_EVERYSEC) {
+        pthread_create(&Q.syncer, NULL, sync_main, NULL);
+        Q.syncer_running = 1;
+    }
+    return 0;
+}
+
+void ip_queues_close(void)
+{
+    Q.stop = 1;
+    if (Q.syncer_running)
+        pthread_join(Q.syncer, NULL);
+    for (size_t i = 0; i < Q.n; i++) {
+        replay_t *r = &Q.rp[i];
+        if (r->job != NULL)
+            up_cancel(r->job);
+        if (r->have_batch)
+            dq_batch_dispose(&r->batch);
+        if (Q.q[i] != NULL)
+            dq_close(Q.q[i]);
+    }
+    free(Q.q);
+    free(Q.rp);
+    Q.n = 0;
+}
+
+int ip_queue_nonempty(size_t b)
+{
+    return dq_pending(Q.q[b]) != 0;
+}
+
+int ip_queue_append(size_t b, const char *db, size_t dblen, const char *rp, size_t rplen, const char *precision,
+                    const char *body, size_t len)
+{
+    dq_record_t rec = {.type = DQ_REC_WRITE,
+                       .db = {db, dblen},
+                       .rp = {rp, rplen},
+                       .precision = {precision, strlen(precision)},
+                       .body = {body, len}};
+    return dq_append(Q.q[b], &rec, ip_now_ms());
+}
+
+void ip_queue_meta(size_t b, meta_queue_t *out, uint64_t now_ms)
+{
+    dq_stats_t st;
+    dq_stats(Q.q[b], &st);
+    out->bytes = st.bytes;
+    out->records = st.records;
+    out->oldest_age_s = st.oldest_ts != 0 && now_ms > st.oldest_ts ? (now_ms - st.oldest_ts) / 1000 : 0;
+    out->rejected = st.rejected;
+    out->replaying = st.records != 0;
+}
+
+void ip_replay_kick(size_t b)
+{
+    Q.rp[b].next_attempt_ms = 0;
+}
+
+/* ---- replay (loop 0) ---- */
+
+static void replay_next_group(size_t b, ip_thread_t *t);
+
+static void batch_done(size_t b)
+{
+    replay_t *r = &Q.rp[b];
+    dq_batch_dispose(&r->batch);
+    r->have_batch = 0;
+    r->next_rec = 0;
+}
+
+static void retry_later(size_t b, const char *why)
+{
+    replay_t *r = &Q.rp[b];
+    const cfg_backend_t *be = &Q.cfg->backends[b];
+    if (!r->failing)
+        ip_log(IP_LOG_WARN, "replay to %s failed, retrying every %llu ms: %s", be->name,
+               (unsigned long long)be->rewriteinterval, why);
+    r->failing = 1;
+    r->next_attempt_ms = ip_now_ms() + be->rewriteinterval;
+    batch_done(b);
+}
+
+static void on_replayed(up_job_t *job, void *cbdata)
+{
+    size_t b = (size_t)(uintptr_t)cbdata;
+    replay_t *r = &Q.rp[b];
+    const cfg_backend_t *be = &Q.cfg->backends[b];
+    ip_thread_t *t = &ip_server.threads[0];
+
+    r->job = NULL;
+    if (job->res.klass == UP_OK) {
+        r->next_rec = r->group_end;
+        if (r->next_rec < r->batch.n) {
+            replay_next_group(b, t);
+            return;
+        }
+        int ret = dq_ack(Q.q[b], &r->batch);
+        if (ret != 0)
+            ip_log(IP_LOG_ERROR, "queue %s: cannot record replay progress: %s", be->name, dq_strerror(ret));
+        r->replayed_records += r->batch.n;
+        r->replayed_batches++;
+        if (r->failing)
+            ip_log(IP_LOG_INFO, "replay to %s resumed", be->name);
+        r->failing = 0;
+        r->limit = REPLAY_MAX_RECORDS;
+        batch_done(b);
+        if (dq_pending(Q.q[b]) == 0)
+            ip_log(IP_LOG_INFO, "queue %s: replay complete (%llu records so far)", be->name,
+                   (unsigned long long)r->replayed_records);
+        else
+            ip_replay_start(b, t); /* keep going without waiting for the next tick */
+        return;
+    }
+    if (job->res.klass == UP_REFUSED && job->res.status >= 400 && job->res.status < 500) {
+        if (r->batch.n > 1) {
+            /* find the refused record: replay one record at a time until past it */
+            r->limit = 1;
+            batch_done(b);
+            ip_replay_start(b, t);
+            return;
+        }
+        int ret = dq_reject(Q.q[b], &r->batch);
+        ip_log(IP_LOG_ERROR, "replay to %s: backend refused a queued write (%s); moved to the rejected file%s%s",
+               be->name, job->res.message, ret != 0 ? ": " : "", ret != 0 ? dq_strerror(ret) : "");
+        batch_done(b);
+        ip_replay_start(b, t);
+        return;
+    }
+    retry_later(b, job->res.message);
+}
+
+static int same_group(const dq_record_t *a, const dq_record_t *b)
+{
+    return a->type == DQ_REC_WRITE && b->type == DQ_REC_WRITE && a->db.len == b->db.len && a->rp.len == b->rp.len &&
+           a->precision.len == b->precision.len && memcmp(a->db.base, b->db.base, a->db.len) == 0 &&
+           memcmp(a->rp.base, b->rp.base, a->rp.len) == 0 &&
+           memcmp(a->precision.base, b->precision.base, a->precision.len) == 0;
+}
+
+static void add_param(ubuf_t *u, const char *name, dq_slice_t v, h2o_mem_pool_t *pool)
+{
+    if (v.len == 0)
+        return;
+    h2o_iovec_t e = hu_url_encode(pool, v.base, v.len);
+    ubuf_append(u, "&", 1);
+    ubuf_append(u, name, strlen(name));
+    ubuf_append(u, "=", 1);
+    ubuf_append(u, e.base, e.len);
+}
+
+/* Sends records [next_rec, group_end) of the batch as one request. */
+static void replay_next_group(size_t b, ip_thread_t *t)
+{
+    replay_t *r = &Q.rp[b];
+    const cfg_backend_t *be = &Q.cfg->backends[b];
+    const dq_record_t *first = &r->batch.recs[r->next_rec];
+    ubuf_t url, body;
+    h2o_mem_pool_t pool;
+    char err[256];
+
+    h2o_mem_init_pool(&pool);
+    ubuf_init(&url, 8192);
+    ubuf_init(&body, SIZE_MAX);
+    ubuf_append(&url, be->url, strlen(be->url));
+    dq_slice_t db = *be->db != '\0' ? (dq_slice_t){be->db, strlen(be->db)} : first->db;
+    if (first->type == DQ_REC_STMT) {
+        ubuf_append(&url, "/query?", 7);
+        add_param(&url, "db", db, &pool);
+        h2o_iovec_t q = hu_url_encode(&pool, first->body.base, first->body.len);
+        ubuf_append(&body, "q=", 2);
+        ubuf_append(&body, q.base, q.len);
+        r->group_end = r->next_rec + 1;
+    } else {
+        ubuf_append(&url, "/write?", 7);
+        add_param(&url, "db", db, &pool);
+        add_param(&url, "rp", first->rp, &pool);
+        add_param(&url, "precision", first->precision, &pool);
+        size_t i = r->next_rec;
+        for (; i < r->batch.n && same_group(first, &r->batch.recs[i]); i++)
+            ubuf_append(&body, r->batch.recs[i].body.base, r->batch.recs[i].body.len);
+        r->group_end = i;
+    }
+    ubuf_append(&url, "", 1);
+    static const char *const form_hdr[] = {"Content-Type: application/x-www-form-urlencoded"};
+    up_req_t req = {.method = UP_POST,
+                    .url = url.base,
+                    .headers = first->type == DQ_REC_STMT ? form_hdr : NULL,
+                    .num_headers = first->type == DQ_REC_STMT ? 1 : 0,
+                    .body = body.base,
+                    .body_len = body.len,
+                    .timeout_ms = (uint32_t)be->timeout,
+                    .username = *be->username != '\0' ? be->username : NULL,
+                    .password = be->password,
+                    .insecure = be->insecure,
+                    .gzip = be->gzip,
+                    .max_response = 1 << 20,
+                    .receiver = &t->up_receiver,
+                    .cb = on_replayed,
+                    .cbdata = (void *)(uintptr_t)b};
+    r->job = up_job_new(&req, err, sizeof(err));
+    ubuf_free(&url);
+    ubuf_free(&body);
+    h2o_mem_clear_pool(&pool);
+    if (r->job == NULL) {
+        retry_later(b, err);
+        return;
+    }
+    up_submit(ip_server.up, r->job);
+}
+
+void ip_replay_start(size_t b, ip_thread_t *t)
+{
+    replay_t *r = &Q.rp[b];
+    if (r->job != NULL || r->have_batch || ip_server.stopping)
+        return;
+    int n = dq_peek(Q.q[b], r->limit, REPLAY_MAX_BYTES, &r->batch);
+    if (n <= 0) {
+        if (n < 0)
+            ip_log(IP_LOG_ERROR, "queue %s: cannot read: %s", Q.cfg->backends[b].name, dq_strerror(n));
+        return;
+    }
+    r->have_batch = 1;
+    r->next_rec = 0;
+    replay_next_group(b, t);
+}
+
+void ip_replay_tick(size_t b, int healthy, ip_thread_t *t, uint64_t now_ms)
+{
+    replay_t *r = &Q.rp[b];
+    if (!healthy || r->job != NULL || r->have_batch || now_ms < r->next_attempt_ms || dq_pending(Q.q[b]) == 0)
+        return;
+    ip_replay_start(b, t);
+}
+
+int ip_replay_idle(void)
+{
+    for (size_t i = 0; i < Q.n; i++)
+        if (Q.rp[i].job != NULL)
+            return 0;
+    return 1;
+}

@@ -1,0 +1,44 @@
+/*
+ * queue — per-backend disk queues at run time and their replay (SPEC §6). See queue.c.
+ */
+#ifndef IP_QUEUE_H
+#define IP_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "cfg.h"
+#include "meta.h"
+#include "server.h"
+
+/* Opens (creating) <datadir>/<backend> for every backend and starts the fsync thread when the node's
+ * fsync policy is everysec. Torn tails found on open are cut and logged. Returns 0 or -1 with @err. */
+int ip_queues_open(const cfg_t *cfg, char *err, size_t errcap);
+
+/* Stops the fsync thread, cancels replays in flight (call on loop 0's thread), syncs and closes. */
+void ip_queues_close(void);
+
+/* Whether backend @b has records waiting: new writes for it must then go behind them. Any thread. */
+int ip_queue_nonempty(size_t b);
+
+/* Appends one write body for backend @b. Returns 0 once the record is in the queue file (fsynced
+ * first with fsync=always), or a DQ_E* code (DQ_EFULL: the queue is at queuemaxmb). Any thread. */
+int ip_queue_append(size_t b, const char *db, size_t dblen, const char *rp, size_t rplen, const char *precision,
+                    const char *body, size_t len);
+
+/* Queue figures for /meta and /health. Any thread. */
+void ip_queue_meta(size_t b, meta_queue_t *out, uint64_t now_ms);
+
+/* Loop 0: called by the health tick for every backend; starts a replay batch when the backend is
+ * healthy, has records, and its retry time has come. */
+void ip_replay_tick(size_t b, int healthy, ip_thread_t *t, uint64_t now_ms);
+
+/* Loop 0: the backend just came back; replay at once. */
+void ip_replay_kick(size_t b);
+
+/* Loop 0: starts the next batch now if none is in flight. */
+void ip_replay_start(size_t b, ip_thread_t *t);
+
+/* Whether no replay request is in flight (for a clean shutdown). */
+int ip_replay_idle(void);
+
+#endif
