@@ -1,0 +1,164 @@
+/*
+ * Unit tests of route: which backend gets which line, timestamps added only where missing, nexts,
+ * invalid and unroutable lines reported in InfluxDB's words while the others are delivered.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+#include "route.h"
+
+/* Backends A, B, C; keymaps cpu→A, mem→B, "c pu"→C, _default_→A,B (optional); node nexts optional. */
+static cfg_t *make_cfg(int with_default, const char *nexts)
+{
+    static const char *uf[] = {"url"};
+    static const char *ua[] = {"http://a"}, *ub[] = {"http://b"}, *uc[] = {"http://c"};
+    static const char *cpu[] = {"A"}, *mem[] = {"B"}, *cspu[] = {"C"}, *dflt[] = {"A", "B"};
+    cfg_hash_t b[] = {{"A", 1, uf, ua}, {"B", 1, uf, ub}, {"C", 1, uf, uc}};
+    cfg_list_t k[] = {{"cpu", 1, cpu}, {"mem", 1, mem}, {"c pu", 1, cspu}, {"_default_", 2, dflt}};
+    const char *nf[] = {"listenaddr", "nexts"}, *nv[] = {":7000", nexts};
+    cfg_hash_t n = {"l1", nexts != NULL ? 2 : 1, nf, nv};
+    cfg_src_t src = {b, 3, k, with_default ? 4 : 3, NULL, &n, "l1"};
+    cfg_t *cfg;
+    char err[512];
+    assert_int_equal(cfg_build(&src, &cfg, err, sizeof(err)), 0);
+    return cfg;
+}
+
+static const struct timespec NOW = {1700000000, 123456789};
+
+static const struct {
+    const char *body;
+    lp_precision_t prec;
+    const char *a, *b, *c; /* expected bodies per backend */
+    size_t valid, invalid;
+} cases[] = {
+    {"cpu v=1 1\n", LP_PREC_NS, "cpu v=1 1\n", "", "", 1, 0},
+    {"mem v=1 1", LP_PREC_NS, "", "mem v=1 1\n", "", 1, 0},
+    {"disk v=1 5\n", LP_PREC_NS, "disk v=1 5\n", "disk v=1 5\n", "", 1, 0},
+    {"c\\ pu v=1 1\n", LP_PREC_NS, "", "", "c\\ pu v=1 1\n", 1, 0},
+    {"cpu,host=a v=1\n", LP_PREC_NS, "cpu,host=a v=1 1700000000123456789\n", "", "", 1, 0},
+    {"cpu v=1\n", LP_PREC_US, "cpu v=1 1700000000123456\n", "", "", 1, 0},
+    {"cpu v=1\n", LP_PREC_MS, "cpu v=1 1700000000123\n", "", "", 1, 0},
+    {"cpu v=1\n", LP_PREC_S, "cpu v=1 1700000000\n", "", "", 1, 0},
+    {"cpu v=1\n", LP_PREC_M, "cpu v=1 28333333\n", "", "", 1, 0},
+    {"cpu v=1\n", LP_PREC_H, "cpu v=1 472222\n", "", "", 1, 0},
+    {"cpu v=1 7\r\nmem v=2 8\r\n", LP_PREC_NS, "cpu v=1 7\n", "mem v=2 8\n", "", 2, 0},
+    {"\n\n# comment\n   \ncpu v=1 1\n", LP_PREC_NS, "cpu v=1 1\n", "", "", 1, 0},
+    {"cpu v=1 1\nbad\nmem v=2 2\n", LP_PREC_NS, "cpu v=1 1\n", "mem v=2 2\n", "", 2, 1},
+    {"cpu s=\"a\\\"b\" 1\n", LP_PREC_NS, "cpu s=\"a\\\"b\" 1\n", "", "", 1, 0},
+    {"", LP_PREC_NS, "", "", "", 0, 0},
+    {"cpu\n", LP_PREC_NS, "", "", "", 0, 1},
+};
+
+static void check_body(const rt_write_t *w, size_t b, const char *expected)
+{
+    size_t len = strlen(expected);
+    if (w->bodies[b].len != len || (len != 0 && memcmp(w->bodies[b].base, expected, len) != 0))
+        fail_msg("backend %zu: expected [%s] got [%.*s]", b, expected, (int)w->bodies[b].len,
+                 w->bodies[b].base != NULL ? w->bodies[b].base : "");
+}
+
+static void test_cases(void **state)
+{
+    (void)state;
+    cfg_t *cfg = make_cfg(1, NULL);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rt_write_t w;
+        rt_write_init(&w, cfg->nbackends, 1 << 20);
+        assert_int_equal(rt_split(cfg, cases[i].body, strlen(cases[i].body), cases[i].prec, &NOW, &w), 0);
+        check_body(&w, 0, cases[i].a);
+        check_body(&w, 1, cases[i].b);
+        check_body(&w, 2, cases[i].c);
+        assert_int_equal(w.valid, cases[i].valid);
+        assert_int_equal(w.invalid, cases[i].invalid);
+        rt_write_free(&w);
+    }
+    cfg_release(cfg);
+}
+
+static void test_errors_text(void **state)
+{
+    (void)state;
+    cfg_t *cfg = make_cfg(0, NULL);
+    rt_write_t w;
+    const char *body = "cpu v=1 1\nbad\nunknown v=1 2\nmem v= 3\n";
+    rt_write_init(&w, cfg->nbackends, 1 << 20);
+    assert_int_equal(rt_split(cfg, body, strlen(body), LP_PREC_NS, &NOW, &w), 0);
+    assert_int_equal(w.valid, 1);
+    assert_int_equal(w.invalid, 3);
+    assert_int_equal(w.unroutable, 1);
+    ubuf_append(&w.errors, "", 1);
+    assert_string_equal(w.errors.base,
+                        "unable to parse 'bad': missing fields\n"
+                        "unable to parse 'unknown v=1 2': measurement \"unknown\" has no backend set (no m:unknown "
+                        "and no m:_default_)\n"
+                        "unable to parse 'mem v= 3': missing field value");
+    check_body(&w, 0, "cpu v=1 1\n");
+    rt_write_free(&w);
+    cfg_release(cfg);
+}
+
+static void test_nexts(void **state)
+{
+    (void)state;
+    cfg_t *cfg = make_cfg(1, "C,A,C");
+    rt_write_t w;
+    const char *body = "cpu v=1 1\nmem v=2 2\n";
+    rt_write_init(&w, cfg->nbackends, 1 << 20);
+    assert_int_equal(rt_split(cfg, body, strlen(body), LP_PREC_NS, &NOW, &w), 0);
+    check_body(&w, 0, "cpu v=1 1\nmem v=2 2\n"); /* A: keymap for cpu, nexts for mem; once each */
+    check_body(&w, 1, "mem v=2 2\n");
+    check_body(&w, 2, "cpu v=1 1\nmem v=2 2\n"); /* C listed twice in nexts: still once */
+    assert_int_equal(w.nlines[0], 2);
+    assert_int_equal(w.nlines[2], 2);
+    rt_write_free(&w);
+    cfg_release(cfg);
+}
+
+static void test_cap(void **state)
+{
+    (void)state;
+    cfg_t *cfg = make_cfg(1, NULL);
+    rt_write_t w;
+    const char *body = "cpu v=1 1\ncpu v=2 2\n";
+    rt_write_init(&w, cfg->nbackends, 12);
+    assert_int_equal(rt_split(cfg, body, strlen(body), LP_PREC_NS, &NOW, &w), -1);
+    rt_write_free(&w);
+    cfg_release(cfg);
+}
+
+static void test_many_lines_linear(void **state)
+{
+    (void)state;
+    cfg_t *cfg = make_cfg(1, NULL);
+    enum { N = 100000 };
+    ubuf_t body;
+    ubuf_init(&body, 64 << 20);
+    for (int i = 0; i < N; i++) {
+        char line[64];
+        int n = snprintf(line, sizeof(line), "%s,host=h%d v=%di %d\n", i % 2 ? "cpu" : "mem", i, i, i);
+        ubuf_append(&body, line, (size_t)n);
+    }
+    rt_write_t w;
+    rt_write_init(&w, cfg->nbackends, 64 << 20);
+    assert_int_equal(rt_split(cfg, body.base, body.len, LP_PREC_NS, &NOW, &w), 0);
+    assert_int_equal(w.nlines[0], N / 2);
+    assert_int_equal(w.nlines[1], N / 2);
+    assert_int_equal(w.bodies[0].len + w.bodies[1].len, body.len);
+    rt_write_free(&w);
+    ubuf_free(&body);
+    cfg_release(cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cases), cmocka_unit_test(test_errors_text),       cmocka_unit_test(test_nexts),
+        cmocka_unit_test(test_cap),   cmocka_unit_test(test_many_lines_linear),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
