@@ -106,12 +106,14 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
-    h2o_socket_t *sock;
-
     if (err != NULL)
         return;
-    while ((sock = h2o_evloop_socket_accept(listener)) != NULL)
+    for (;;) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            break;
         h2o_accept(&accept_ctx, sock);
+    }
 }
 
 static void on_signal(int sig)
