@@ -1,0 +1,618 @@
+"""The write path (SPEC §5-§6) through the real daemon to real influxd backends.
+
+Keymaps: cpu -> A, mem -> B, `c pu` and `c,pu` -> B, ovr -> AO (A with db=other), _default_ -> A,B.
+Node l1 is plain, l2 has nexts=C, l3 has maxbodymb=1. Every test writes into its own database, so the
+tests share the backends and nodes without disturbing each other. Where InfluxDB defines the answer,
+the same request is sent straight to an influxd and the two answers are compared.
+"""
+
+import gzip
+import itertools
+import time
+
+import pytest
+import requests
+
+from helpers import free_port, wait_until
+
+PRECISION_NS = {"n": 1, "ns": 1, "u": 1000, "us": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
+                "h": 3600 * 10**9}
+
+# ---- the shared cluster ---------------------------------------------------------------------------------
+
+
+class Cluster:
+    """Backends a, b, c (influxd), nodes l1, l2 (nexts=C), l3 (maxbodymb=1)."""
+
+    _ids = itertools.count()
+
+    def fresh_db(self, prefix="w"):
+        """A database name unused so far, created on A, B and C."""
+        name = "%s%d" % (prefix, next(self._ids))
+        for i in (self.a, self.b, self.c):
+            i.create_db(name)
+        return name
+
+    def route(self, measurement):
+        """Backend names a line of @measurement goes to through l1."""
+        return {"cpu": {"A"}, "mem": {"B"}, "c pu": {"B"}, "c,pu": {"B"}, "ovr": {"AO"}}.get(measurement, {"A", "B"})
+
+
+@pytest.fixture(scope="module")
+def cl(redis_mod, influxd_mod, proxy_mod, tmp_path_factory):
+    c = Cluster()
+    c.a, c.b, c.c = influxd_mod(), influxd_mod(), influxd_mod()
+    c.a.create_db("other")
+    c.by_name = {"A": c.a, "B": c.b, "C": c.c}
+    c.backends = {
+        "A": {"url": c.a.url, "checkinterval": 300},
+        "B": {"url": c.b.url, "checkinterval": 300},
+        "C": {"url": c.c.url, "checkinterval": 300},
+        "AO": {"url": c.a.url, "db": "other", "checkinterval": 300},
+    }
+    c.keymaps = {"cpu": ["A"], "mem": ["B"], "c pu": ["B"], "c,pu": ["B"], "ovr": ["AO"], "_default_": ["A", "B"]}
+    ports = [free_port() for _ in range(3)]
+    nodes = {}
+    for n, (name, extra) in enumerate((("l1", {}), ("l2", {"nexts": "C"}), ("l3", {"maxbodymb": 1}))):
+        nodes[name] = dict(extra, listenaddr="127.0.0.1:%d" % ports[n],
+                           datadir=str(tmp_path_factory.mktemp("data-" + name)))
+    c.l1 = proxy_mod(redis_mod, c.backends, c.keymaps, node="l1", node_fields=nodes["l1"],
+                     other_nodes={k: v for k, v in nodes.items() if k != "l1"})
+    c.l2 = proxy_mod(redis_mod, node="l2", write=False, listen_port=ports[1])
+    c.l3 = proxy_mod(redis_mod, node="l3", write=False, listen_port=ports[2])
+    return c
+
+
+# ---- small helpers ----------------------------------------------------------------------------------------
+
+
+def post_write(node_or_url, body, params, headers=None):
+    url = node_or_url if isinstance(node_or_url, str) else node_or_url.url
+    if isinstance(body, str):
+        body = body.encode()
+    return requests.post(url + "/write", params=params, data=body, headers=headers or {}, timeout=15)
+
+
+def stored(influxd, db):
+    """{measurement: sorted [(time_ns, {column: value})]} of everything in @db (None columns dropped)."""
+    ans = influxd.query("SELECT * FROM /.*/", db=db, epoch="ns")
+    out = {}
+    for res in ans["results"]:
+        assert "error" not in res, res
+        for s in res.get("series", []):
+            rows = []
+            for v in s["values"]:
+                row = {k: x for k, x in zip(s["columns"], v) if x is not None}
+                rows.append((row.pop("time"), row))
+            out[s["name"]] = sorted(rows, key=lambda r: (r[0], sorted(r[1].items())))
+    return out
+
+
+def expect_by_route(cl, ref):
+    """What each of A and B should hold after l1 received the lines that an influxd stored as @ref."""
+    want = {"A": {}, "B": {}}
+    for meas, rows in ref.items():
+        for name in cl.route(meas):
+            if name in want:
+                want[name][meas] = rows
+    return want
+
+
+def error_of(r):
+    assert r.headers.get("Content-Type", "").startswith("application/json"), (r.status_code, r.headers, r.text)
+    return r.json()["error"]
+
+
+def same_answer(got, want):
+    """The proxy's answer @got is InfluxDB's @want: status, JSON error and X-Influxdb-Error."""
+    assert got.status_code == want.status_code, (got.status_code, got.text, want.status_code, want.text)
+    if want.status_code >= 400:
+        assert got.json() == want.json(), (got.text, want.text)
+        assert got.headers.get("X-Influxdb-Error") == want.headers.get("X-Influxdb-Error")
+    else:
+        assert got.content == b""
+
+
+def queue_records(node):
+    return {name: q["records"] for name, q in node.meta()["queues"].items()}
+
+
+# ---- routing -----------------------------------------------------------------------------------------------
+
+
+def test_each_line_lands_where_its_keymap_says(cl):
+    db = cl.fresh_db()
+    body = ("cpu,host=a value=1 1000000000\n"
+            "mem,host=a used=2i 1000000000\n"
+            "disk,host=a free=3 1000000000\n"
+            "net,host=a rx=4 2000000000\n")
+    r = post_write(cl.l1, body, {"db": db})
+    assert r.status_code == 204, r.text
+    assert r.content == b""
+    assert r.headers.get("X-Influxdb-Version", "") != "" and r.headers.get("X-Influxdb-Build", "") != ""
+    a, b = stored(cl.a, db), stored(cl.b, db)
+    assert set(a) == {"cpu", "disk", "net"}
+    assert set(b) == {"mem", "disk", "net"}
+    assert a["cpu"] == [(10**9, {"host": "a", "value": 1})]
+    assert b["mem"] == [(10**9, {"host": "a", "used": 2})]
+    assert a["disk"] == b["disk"] == [(10**9, {"host": "a", "free": 3})]
+    assert a["net"] == b["net"] == [(2 * 10**9, {"host": "a", "rx": 4})]
+    assert stored(cl.c, db) == {}
+
+
+def test_escaped_measurements_route_by_unescaped_name(cl):
+    db = cl.fresh_db()
+    body = ("c\\ pu,host=a value=1 1000000000\n"
+            "c\\,pu,host=a value=2 1000000000\n"
+            "c\\ pux value=3 1000000000\n"
+            "cp\\u value=4 1000000000\n")
+    r = post_write(cl.l1, body, {"db": db})
+    assert r.status_code == 204, r.text
+    a, b = stored(cl.a, db), stored(cl.b, db)
+    # `c pu` and `c,pu` have their own keymaps (B); the other two fall back to _default_ (A and B).
+    assert set(b) == {"c pu", "c,pu", "c pux", "cp\\u"}
+    assert set(a) == {"c pux", "cp\\u"}
+    assert b["c pu"] == [(10**9, {"host": "a", "value": 1})]
+    assert b["c,pu"] == [(10**9, {"host": "a", "value": 2})]
+    assert a["cp\\u"] == b["cp\\u"] == [(10**9, {"value": 4})]
+
+
+def test_quoted_and_escaped_field_strings_round_trip(cl):
+    db = cl.fresh_db()
+    ref = cl.fresh_db("ref")
+    body = ('strs,tag\\ k=v\\,1\\=x msg="say \\"hi\\", a=b c",path="C:\\\\dir\\\\",empty="",'
+            'sp="a  b\\tc" 1000000000\n'
+            'strs,tag\\ k=v2 msg="line\\nnot a newline",uni="\u00e9\u4e2d" 2000000000\n')
+    assert post_write(cl.a, body, {"db": ref}).status_code == 204
+    r = post_write(cl.l1, body, {"db": db})
+    assert r.status_code == 204, r.text
+    want = stored(cl.a, ref)
+    assert want["strs"][0][1]["msg"] == 'say "hi", a=b c'
+    assert stored(cl.a, db) == want
+    assert stored(cl.b, db) == want
+
+
+# ---- timestamps ------------------------------------------------------------------------------------------
+
+
+def test_line_without_timestamp_has_one_time_on_both_replicas(cl):
+    db = cl.fresh_db()
+    r = post_write(cl.l1, "nots value=1\nnots,host=x value=2\n", {"db": db})
+    assert r.status_code == 204, r.text
+    a, b = stored(cl.a, db), stored(cl.b, db)
+    assert len(a["nots"]) == 2
+    assert a == b
+
+
+@pytest.mark.parametrize("precision", sorted(PRECISION_NS))
+def test_receive_time_in_request_precision(cl, precision):
+    db = cl.fresh_db()
+    unit = PRECISION_NS[precision]
+    t0 = time.time_ns()
+    r = post_write(cl.l1, "recv value=1\n", {"db": db, "precision": precision})
+    t1 = time.time_ns()
+    assert r.status_code == 204, r.text
+    a, b = stored(cl.a, db), stored(cl.b, db)
+    assert a == b
+    (t, _), = a["recv"]
+    assert t % unit == 0, (precision, t)
+    assert t0 // unit * unit <= t <= t1 // unit * unit, (precision, t0, t, t1)
+
+
+# An instant given in every precision; each value is what a client would send for it.
+EXPLICIT = {"n": 1600000000123456789, "ns": 1600000000123456789, "u": 1600000000123456, "us": 1600000000123456,
+            "ms": 1600000000123, "s": 1600000000, "m": 26666666, "h": 444444}
+
+
+# influxd 1.6 knows only n, u, ms, s, m and h: it reads "us" (and anything else) as nanoseconds. SPEC §6
+# makes "us" and "ns" spellings of u and n, so the reference write uses the short spelling.
+INFLUXD_SPELLING = {"us": "u", "ns": "n"}
+
+
+def test_explicit_timestamps_in_every_precision_match_influxd(cl):
+    db = cl.fresh_db()
+    ref = cl.fresh_db("ref")
+    for precision, ts in EXPLICIT.items():
+        line = "ts_%s value=1 %d\n" % (precision, ts)
+        want = post_write(cl.a, line, {"db": ref, "precision": INFLUXD_SPELLING.get(precision, precision)})
+        assert want.status_code == 204, want.text
+        r = post_write(cl.l1, line, {"db": db, "precision": precision})
+        assert r.status_code == 204, (precision, r.text)
+    want = stored(cl.a, ref)
+    assert want["ts_h"] == [(444444 * 3600 * 10**9, {"value": 1})]
+    assert want["ts_u"] == want["ts_us"] == [(1600000000123456000, {"value": 1})]
+    assert stored(cl.a, db) == want
+    assert stored(cl.b, db) == want
+
+
+# ---- body encodings --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "GZIP", "GZip"])
+def test_gzip_body(cl, encoding):
+    db = cl.fresh_db()
+    body = "".join("gz,n=%d value=%d %d\n" % (i, i, (i + 1) * 10**9) for i in range(500))
+    r = post_write(cl.l1, gzip.compress(body.encode()), {"db": db}, {"Content-Encoding": encoding})
+    assert r.status_code == 204, r.text
+    a, b = stored(cl.a, db), stored(cl.b, db)
+    assert len(a["gz"]) == 500
+    assert a == b
+    assert a["gz"][499] == (500 * 10**9, {"n": "499", "value": 499})
+
+
+GZ = gzip.compress(b"cpu value=1 1\n")
+BAD_GZIP = {
+    "not gzip": b"cpu value=1 1\n",
+    "cut in the header": GZ[:5],
+    "cut in the trailer": GZ[:-4],
+    "bad checksum": GZ[:-8] + b"\x00" * 8,
+    "corrupt deflate data": GZ[:10] + b"garbage garbage",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_GZIP))
+def test_invalid_gzip_is_400_and_stores_nothing(cl, name):
+    db = cl.fresh_db()
+    bad = BAD_GZIP[name]
+    r = post_write(cl.l1, bad, {"db": db}, {"Content-Encoding": "gzip"})
+    assert r.status_code == 400, r.text
+    assert error_of(r) != ""
+    assert r.headers.get("X-Influxdb-Error") == error_of(r)
+    assert stored(cl.a, db) == {} and stored(cl.b, db) == {}
+
+
+GZIP_TEXT_XFAIL = pytest.mark.xfail(strict=True, reason="the proxy answers 'gzip: invalid compressed data' where "
+                                    "influxd says 'unexpected EOF' (stream cut short) or 'gzip: invalid checksum'")
+
+
+# Go's "flate: corrupt input before offset N" is not asked for: the offset is an artefact of Go's inflater.
+@pytest.mark.parametrize("name", ["not gzip", "cut in the header",
+                                  pytest.param("cut in the trailer", marks=GZIP_TEXT_XFAIL),
+                                  pytest.param("bad checksum", marks=GZIP_TEXT_XFAIL)])
+def test_invalid_gzip_text_as_influxd(cl, name):
+    db = cl.fresh_db()
+    want = post_write(cl.a, BAD_GZIP[name], {"db": db}, {"Content-Encoding": "gzip"})
+    r = post_write(cl.l1, BAD_GZIP[name], {"db": db}, {"Content-Encoding": "gzip"})
+    same_answer(r, want)
+
+
+def test_chunked_body(cl):
+    db = cl.fresh_db()
+    lines = ["chunk,n=%d value=%d %d\n" % (i, i, (i + 1) * 10**9) for i in range(300)]
+
+    def gen():
+        # pieces that cut lines in the middle
+        text = "".join(lines).encode()
+        for i in range(0, len(text), 777):
+            yield text[i:i + 777]
+
+    r = requests.post(cl.l1.url + "/write", params={"db": db}, data=gen(), timeout=15)
+    assert r.request.headers.get("Transfer-Encoding") == "chunked"
+    assert r.status_code == 204, r.text
+    a, b = stored(cl.a, db), stored(cl.b, db)
+    assert len(a["chunk"]) == 300
+    assert a == b
+
+
+def test_chunked_gzip_body(cl):
+    db = cl.fresh_db()
+    data = gzip.compress("".join("cg value=%d %d\n" % (i, i + 1) for i in range(200)).encode())
+    r = requests.post(cl.l1.url + "/write", params={"db": db}, headers={"Content-Encoding": "gzip"},
+                      data=iter([data[:100], data[100:]]), timeout=15)
+    assert r.status_code == 204, r.text
+    assert len(stored(cl.a, db)["cg"]) == 200
+
+
+@pytest.mark.parametrize("body", [b"", b"\n\n", b"# only a comment\n"])
+def test_empty_body_is_204(cl, body):
+    db = cl.fresh_db()
+    want = post_write(cl.a, body, {"db": db})
+    r = post_write(cl.l1, body, {"db": db})
+    same_answer(r, want)
+    assert r.status_code == 204
+
+
+def test_empty_gzip_stream_is_204(cl):
+    db = cl.fresh_db()
+    want = post_write(cl.a, gzip.compress(b""), {"db": db}, {"Content-Encoding": "gzip"})
+    r = post_write(cl.l1, gzip.compress(b""), {"db": db}, {"Content-Encoding": "gzip"})
+    same_answer(r, want)
+    assert r.status_code == 204
+
+
+def test_zero_bytes_declared_gzip_is_400(cl):
+    db = cl.fresh_db()
+    want = post_write(cl.a, b"", {"db": db}, {"Content-Encoding": "gzip"})
+    assert want.status_code == 400 and want.json() == {"error": "EOF"}
+    r = post_write(cl.l1, b"", {"db": db}, {"Content-Encoding": "gzip"})
+    assert r.status_code == 400, r.text
+    assert error_of(r) != ""
+
+
+# ---- invalid lines, as influxd answers them ------------------------------------------------------------------
+
+BAD_BODIES = {
+    "one bad among good": ("cpu value=1 1000000000\nbad\nmem used=2 1000000000\ndisk free=3 1000000000\n"),
+    "several bad": ("cpu value=1 1000000000\nbad\nmem x=\nmem used=2 1000000000\n"
+                    "disk free=3 2000000000\ncpu,host value=1\nnet rx=1i 3000000000 junk\n"),
+    "all bad": "bad\nmem x=\ncpu value=\n",
+    "only a measurement": "cpu",
+    "only a measurement among good": "cpu\nmem used=1 1000000000\n",
+    "tab as separator": "cpu\tvalue=1 1000000000\nmem used=1 1000000000\n",
+    "tab before the line": "\tcpu value=1 1000000000\n\tdisk free=2 1000000000\n",
+    "tab inside a tag": "cpu,host=a\tvalue=1 1000000000\n",
+    "trailing backslash": "cpu\\\n",
+    "escape at the end of a measurement": "disk\\ free=1 1000000000\ncpu value=1 1000000000\n",
+    "bad timestamp": "cpu value=1 12x\nmem used=1 1000000000\n",
+    "comments and blank lines": "# a comment\n\ncpu value=1 1000000000\n   \n#x\ndisk free=2 1000000000\n",
+    "field type conflict in a body": "disk free=1 1000000000\ndisk free=\"s\" 2000000000\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_BODIES))
+def test_body_answered_as_influxd_answers_it(cl, name):
+    body = BAD_BODIES[name]
+    db = cl.fresh_db()
+    ref = cl.fresh_db("ref")
+    want = post_write(cl.a, body, {"db": ref})
+    r = post_write(cl.l1, body, {"db": db})
+    same_answer(r, want)
+    exp = expect_by_route(cl, stored(cl.a, ref))
+    assert stored(cl.a, db) == exp["A"]
+    assert stored(cl.b, db) == exp["B"]
+
+
+def test_partial_write_keeps_the_good_lines(cl):
+    db = cl.fresh_db()
+    body = BAD_BODIES["several bad"]
+    r = post_write(cl.l1, body, {"db": db})
+    assert r.status_code == 400
+    err = error_of(r)
+    assert err.startswith("partial write: unable to parse 'bad': missing fields\n"), err
+    assert err.endswith(" dropped=0"), err
+    a, b = stored(cl.a, db), stored(cl.b, db)
+    assert a["cpu"] == [(10**9, {"value": 1})]
+    assert b["mem"] == [(10**9, {"used": 2})]
+    assert a["disk"] == b["disk"] == [(2 * 10**9, {"free": 3})]
+
+
+def test_crlf_line_ends_are_tolerated(cl):
+    db = cl.fresh_db()
+    body = "cpu,host=a value=1 1000000000\r\nmem used=2i 1000000000\r\ndisk,host=b free=3 1000000000\r\n"
+    r = post_write(cl.l1, body, {"db": db})
+    # influxd itself refuses these ("invalid number"); SPEC §6 has the proxy accept them.
+    assert r.status_code == 204, r.text
+    a, b = stored(cl.a, db), stored(cl.b, db)
+    assert a == {"cpu": [(10**9, {"host": "a", "value": 1})], "disk": [(10**9, {"host": "b", "free": 3})]}
+    assert b == {"mem": [(10**9, {"used": 2})], "disk": [(10**9, {"host": "b", "free": 3})]}
+
+
+def test_crlf_string_field_and_tag_values_keep_no_cr(cl):
+    db = cl.fresh_db()
+    r = post_write(cl.l1, 'crs,t=x s="v" 1000000000\r\ncrs,t=y n=1i\r\n', {"db": db})
+    assert r.status_code == 204, r.text
+    rows = stored(cl.a, db)["crs"]
+    assert rows[0] == (10**9, {"t": "x", "s": "v"})
+    assert rows[1][1] == {"t": "y", "n": 1}
+
+
+# ---- refusals by every backend ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("line", ["disk free=1 1000000000\n", "cpu value=1 1000000000\n", "mem used=1 1000000000\n"])
+def test_database_not_found_everywhere_is_influxds_404(cl, line):
+    want = post_write(cl.a, line, {"db": "nosuchdb"})
+    assert want.status_code == 404
+    assert want.json() == {"error": 'database not found: "nosuchdb"'}
+    r = post_write(cl.l1, line, {"db": "nosuchdb"})
+    same_answer(r, want)
+    assert queue_records(cl.l1) == {"A": 0, "B": 0, "C": 0, "AO": 0}
+
+
+def test_retention_policy_not_found_is_influxds_answer(cl):
+    db = cl.fresh_db()
+    want = post_write(cl.a, "disk free=1 1000000000\n", {"db": db, "rp": "nope"})
+    assert want.json() == {"error": "retention policy not found: nope"}
+    r = post_write(cl.l1, "disk free=1 1000000000\n", {"db": db, "rp": "nope"})
+    same_answer(r, want)
+    assert queue_records(cl.l1) == {"A": 0, "B": 0, "C": 0, "AO": 0}
+
+
+def test_field_type_conflict_everywhere_is_influxds_partial_write(cl):
+    db = cl.fresh_db()
+    ref = cl.fresh_db("ref")
+    for i, d in ((cl.a, db), (cl.b, db), (cl.a, ref)):
+        assert post_write(i, "disk free=1 1000000000\n", {"db": d}).status_code == 204
+    body = 'disk free="s" 2000000000\ndisk free=3 3000000000\n'
+    want = post_write(cl.a, body, {"db": ref})
+    assert want.status_code == 400 and "field type conflict" in want.json()["error"]
+    r = post_write(cl.l1, body, {"db": db})
+    same_answer(r, want)
+    assert stored(cl.a, db) == stored(cl.b, db) == stored(cl.a, ref)
+    assert queue_records(cl.l1) == {"A": 0, "B": 0, "C": 0, "AO": 0}
+
+
+@pytest.mark.parametrize("consistency", ["bogus", "all", "any", "one", "quorum"])
+def test_consistency_is_passed_on(cl, consistency):
+    db = cl.fresh_db()
+    ref = cl.fresh_db("ref")
+    want = post_write(cl.a, "disk free=1 1000000000\n", {"db": ref, "consistency": consistency})
+    r = post_write(cl.l1, "disk free=1 1000000000\n", {"db": db, "consistency": consistency})
+    same_answer(r, want)
+    assert stored(cl.a, db) == stored(cl.b, db) == stored(cl.a, ref)
+
+
+def test_retention_policy_is_passed_on(cl):
+    db = cl.fresh_db()
+    for i in (cl.a, cl.b):
+        i.query('CREATE RETENTION POLICY "short" ON "%s" DURATION 2h REPLICATION 1' % db)
+    now_s = int(time.time())
+    r = post_write(cl.l1, "disk free=1 %d\n" % now_s, {"db": db, "rp": "short", "precision": "s"})
+    assert r.status_code == 204, r.text
+    for i in (cl.a, cl.b):
+        ans = i.query('SELECT * FROM "%s"."short"."disk"' % db, epoch="s")
+        assert ans["results"][0]["series"][0]["values"] == [[now_s, 1]]
+    assert stored(cl.a, db) == {}  # nothing in the default policy
+
+
+# ---- request errors ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_other_methods_are_405(cl, method):
+    db = cl.fresh_db()
+    r = requests.request(method, cl.l1.url + "/write", params={"db": db}, data=b"disk free=1 1000000000\n",
+                         timeout=5)
+    assert r.status_code == 405
+    assert stored(cl.a, db) == {}
+
+
+def test_missing_db_is_400_as_influxd(cl):
+    want = post_write(cl.a, "disk free=1\n", {})
+    for params in ({}, {"db": ""}):
+        r = post_write(cl.l1, "disk free=1\n", params)
+        same_answer(r, want)
+        assert r.json() == {"error": "database is required"}
+
+
+@pytest.mark.parametrize("precision", ["x", "sec", "N", "nanoseconds"])
+def test_bad_precision_is_400(cl, precision):
+    db = cl.fresh_db()
+    r = post_write(cl.l1, "disk free=1\n", {"db": db, "precision": precision})
+    assert r.status_code == 400
+    assert error_of(r) != ""
+    assert stored(cl.a, db) == {} and stored(cl.b, db) == {}
+
+
+def test_body_over_maxbodymb_is_413(cl):
+    db = cl.fresh_db()
+    line = "big,host=server01 value=0.64,other=12345i 1000000000\n"
+    body = line * (2 * 1024 * 1024 // len(line) + 1)
+    r = post_write(cl.l3, body, {"db": db})
+    assert r.status_code == 413, r.text[:200]
+    assert stored(cl.a, db) == {}
+
+
+def test_chunked_body_over_maxbodymb_is_413(cl):
+    db = cl.fresh_db()
+    line = b"big,host=server01 value=0.64,other=12345i 1000000000\n"
+    piece = line * (64 * 1024 // len(line))
+    r = requests.post(cl.l3.url + "/write", params={"db": db}, data=iter([piece] * 40), timeout=15)
+    assert r.request.headers.get("Transfer-Encoding") == "chunked"
+    assert r.status_code == 413, r.text[:200]
+    assert stored(cl.a, db) == {}
+
+
+def test_gzip_body_over_maxbodymb_after_decompression_is_413(cl):
+    db = cl.fresh_db()
+    line = "big,host=server01 value=0.64,other=12345i 1000000000\n"
+    body = gzip.compress((line * (1100 * 1024 // len(line))).encode())
+    assert len(body) < 100 * 1024
+    r = post_write(cl.l3, body, {"db": db}, {"Content-Encoding": "gzip"})
+    assert r.status_code == 413, r.text[:200]
+    assert stored(cl.a, db) == {}
+
+
+def test_body_under_maxbodymb_is_accepted(cl):
+    db = cl.fresh_db()
+    lines = ["under,n=%d value=%d %d\n" % (i, i, i + 1) for i in range(15000)]
+    body = "".join(lines)
+    assert 900 * 1024 > len(body) > 300 * 1024
+    r = post_write(cl.l3, gzip.compress(body.encode()), {"db": db}, {"Content-Encoding": "gzip"})
+    assert r.status_code == 204, r.text
+    assert len(stored(cl.a, db)["under"]) == 15000
+
+
+def test_measurement_without_keymap_is_400_naming_it(cl, redis, proxy):
+    db = cl.fresh_db()
+    node = proxy(redis, {"A": {"url": cl.a.url}, "B": {"url": cl.b.url}}, {"cpu": ["A"], "mem": ["B"]})
+    body = "cpu value=1 1000000000\nunmapped free=2 1000000000\nmem used=3 1000000000\n"
+    r = post_write(node, body, {"db": db})
+    assert r.status_code == 400
+    err = error_of(r)
+    assert "unmapped" in err, err
+    assert "cpu" not in err and "mem" not in err, err
+    assert stored(cl.a, db) == {"cpu": [(10**9, {"value": 1})]}
+    assert stored(cl.b, db) == {"mem": [(10**9, {"used": 3})]}
+    # nothing routable at all: still a 400 naming the measurement, nothing stored
+    db2 = cl.fresh_db()
+    r = post_write(node, "unmapped free=2 1000000000\n", {"db": db2})
+    assert r.status_code == 400
+    assert "unmapped" in error_of(r)
+    assert stored(cl.a, db2) == {} and stored(cl.b, db2) == {}
+
+
+# ---- nexts and the backend db override ---------------------------------------------------------------------
+
+
+def test_nexts_receive_every_line(cl):
+    db = cl.fresh_db()
+    body = "cpu value=1 1000000000\nmem used=2 1000000000\ndisk free=3 1000000000\nnots value=4\n"
+    r = post_write(cl.l2, body, {"db": db})
+    assert r.status_code == 204, r.text
+    a, b, c = stored(cl.a, db), stored(cl.b, db), stored(cl.c, db)
+    assert set(c) == {"cpu", "mem", "disk", "nots"}
+    assert set(a) == {"cpu", "disk", "nots"} and set(b) == {"mem", "disk", "nots"}
+    assert c["cpu"] == a["cpu"] and c["mem"] == b["mem"] and c["disk"] == a["disk"]
+    assert c["nots"] == a["nots"] == b["nots"]
+
+
+def test_backend_db_override(cl):
+    db = cl.fresh_db()
+    r = post_write(cl.l1, "ovr,t=%s value=7 1000000000\n" % db, {"db": db})
+    assert r.status_code == 204, r.text
+    ans = cl.a.query("SELECT * FROM ovr WHERE t = '%s'" % db, db="other", epoch="ns")
+    assert ans["results"][0]["series"][0]["values"] == [[10**9, db, 7]]
+    assert stored(cl.a, db) == {} and stored(cl.b, db) == {}
+
+
+# ---- a backend that is down ----------------------------------------------------------------------------------
+
+
+def test_backend_down_write_is_queued_and_replayed(cl, redis, influxd, proxy):
+    d1, d2 = influxd(dbs=["dn"]), influxd(dbs=["dn"])
+    node = proxy(redis, {"D1": {"url": d1.url, "checkinterval": 200, "rewriteinterval": 300},
+                         "D2": {"url": d2.url, "checkinterval": 200, "rewriteinterval": 300}},
+                 {"_default_": ["D1", "D2"]})
+    assert post_write(node, "before value=0 1000000000\n", {"db": "dn"}).status_code == 204
+    d2.stop()
+    bodies = ["down,n=1 value=1 2000000000\ndown,n=2 value=2 3000000000\n", "down,n=3 value=3\n",
+              "down,n=1 value=11 2000000000\n"]
+    for body in bodies:
+        r = post_write(node, body, {"db": "dn"})
+        assert r.status_code == 204, r.text
+    got1 = stored(d1, "dn")
+    assert len(got1["down"]) == 3
+    assert got1["down"][0] == (2 * 10**9, {"n": "1", "value": 11})
+    q = node.meta()["queues"]
+    assert q["D2"]["records"] >= 1 and q["D2"]["bytes"] > 0, q
+    assert q["D1"]["records"] == 0, q
+    time.sleep(0.5)
+    d2.start()
+    wait_until(lambda: stored(d2, "dn") == got1 | {"before": stored(d1, "dn")["before"]}, 10,
+               interval=0.2, what="replay to D2")
+    wait_until(lambda: node.meta()["queues"]["D2"]["records"] == 0, 5, what="D2 queue empty")
+    # writes after the recovery go straight through again
+    assert post_write(node, "after value=1 4000000000\n", {"db": "dn"}).status_code == 204
+    assert stored(d2, "dn")["after"] == [(4 * 10**9, {"value": 1})]
+    assert node.meta()["queues"]["D2"]["records"] == 0
+
+
+def test_refusal_by_one_replica_is_queued_then_rejected(cl, redis, influxd, proxy):
+    """B refuses a line A stores (field type conflict on B only): the client gets 204, B's copy is
+    queued, and its replay, refused again with a 4xx, is moved aside and counted in /meta."""
+    d1, d2 = influxd(dbs=["rj"]), influxd(dbs=["rj"])
+    assert post_write(d2, "conf value=\"text\" 1000000000\n", {"db": "rj"}).status_code == 204
+    node = proxy(redis, {"D1": {"url": d1.url, "checkinterval": 200, "rewriteinterval": 300},
+                         "D2": {"url": d2.url, "checkinterval": 200, "rewriteinterval": 300}},
+                 {"_default_": ["D1", "D2"]})
+    r = post_write(node, "conf value=2 2000000000\n", {"db": "rj"})
+    assert r.status_code == 204, r.text
+    assert stored(d1, "rj") == {"conf": [(2 * 10**9, {"value": 2})]}
+    q = wait_until(lambda: (lambda q: q["rejected"] >= 1 and q)(node.meta()["queues"]["D2"]), 10,
+                   interval=0.2, what="the refused replay counted as rejected")
+    assert q["records"] == 0, q
+    assert stored(d2, "rj") == {"conf": [(10**9, {"value": "text"})]}
+    # the queue is clear again: the next write goes straight through
+    assert post_write(node, "other v=1 3000000000\n", {"db": "rj"}).status_code == 204
+    assert stored(d2, "rj")["other"] == [(3 * 10**9, {"v": 1})]
