@@ -9,6 +9,8 @@
  */
 #include "route.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,4 +125,76 @@ int rt_split(const cfg_t *cfg, const char *body, size_t len, lp_precision_t prec
         w->valid++;
     }
     return 0;
+}
+
+/* Intersects @mask with keymap @k. */
+static void intersect(unsigned char *mask, size_t n, const cfg_keymap_t *k)
+{
+    unsigned char in[n + 1];
+    memset(in, 0, n + 1);
+    for (size_t i = 0; i < k->n; i++)
+        in[k->backends[i]] = 1;
+    for (size_t i = 0; i < n; i++)
+        mask[i] &= in[i];
+}
+
+static int regex_sets(const cfg_t *cfg, const char *pattern, unsigned char *mask, char *err, size_t errcap)
+{
+    int ec;
+    PCRE2_SIZE eo;
+    pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0, &ec, &eo, NULL);
+    if (re == NULL) {
+        char m[128];
+        pcre2_get_error_message(ec, (PCRE2_UCHAR *)m, sizeof(m));
+        snprintf(err, errcap, "invalid regular expression /%s/: %s", pattern, m);
+        return -1;
+    }
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(re, NULL);
+    for (size_t i = 0; i < cfg->nkeymaps; i++) {
+        const cfg_keymap_t *k = &cfg->keymaps[i];
+        if (k == cfg->default_keymap)
+            continue;
+        if (pcre2_match(re, (PCRE2_SPTR)k->measurement, strlen(k->measurement), 0, 0, md, NULL) >= 0)
+            intersect(mask, cfg->nbackends, k);
+    }
+    pcre2_match_data_free(md);
+    pcre2_code_free(re);
+    return 0;
+}
+
+int rt_query_backends(const cfg_t *cfg, const iql_stmt_t *st, unsigned char *mask, char *err, size_t errcap)
+{
+    char name[MEAS_MAX];
+    size_t count = 0;
+
+    memset(mask, 1, cfg->nbackends);
+    for (size_t i = 0; i < st->nsources; i++) {
+        const iql_ident_t *id = &st->sources[i].name;
+        if (iql_ident_copy(id, name, sizeof(name)) < 0) {
+            snprintf(err, errcap, "measurement name too long or malformed: %.*s",
+                     (int)(id->tok.len < 80 ? id->tok.len : 80), id->tok.ptr);
+            return -1;
+        }
+        if (id->kind == IQL_ID_REGEX) {
+            if (regex_sets(cfg, name, mask, err, errcap) != 0)
+                return -1;
+            if (cfg->default_keymap != NULL)
+                intersect(mask, cfg->nbackends, cfg->default_keymap);
+            continue;
+        }
+        const cfg_keymap_t *k = cfg_route(cfg, name, strlen(name));
+        if (k == NULL) {
+            snprintf(err, errcap, "measurement \"%s\" has no backend set (no m:%s and no m:_default_)", name, name);
+            return 0;
+        }
+        intersect(mask, cfg->nbackends, k);
+    }
+    for (size_t i = 0; i < cfg->nbackends; i++)
+        count += mask[i];
+    if (count == 0)
+        snprintf(err, errcap,
+                 "the measurements of \"%.*s\" are on different backends, which no single backend "
+                 "can answer",
+                 (int)(st->text.len < 200 ? st->text.len : 200), st->text.ptr);
+    return (int)count;
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <time.h>
 #include "cfg.h"
+#include "influxql.h"
 #include "lineproto.h"
 #include "util.h"
 
@@ -36,5 +37,14 @@ void rt_write_free(rt_write_t *w);
  * @precision. Returns 0, or -1 when a per-backend body would pass its cap (nothing should be sent). */
 int rt_split(const cfg_t *cfg, const char *body, size_t len, lp_precision_t precision, const struct timespec *now,
              rt_write_t *w);
+
+/* Query routing: the backends that hold every measurement a ROUTE statement reads. For each FROM
+ * source the set is its keymap (exact name, else m:_default_); a regex source involves every keymap
+ * whose name it matches plus m:_default_ (measurements without a keymap of their own live there).
+ * Any backend in the intersection of those sets can answer the whole statement. Sets @mask[i] = 1
+ * for those backends (room for cfg->nbackends) and returns how many; 0 with @err naming the
+ * measurements when they span backend sets that share no backend; -1 with @err for a source that
+ * cannot be read (bad regex, name too long). */
+int rt_query_backends(const cfg_t *cfg, const iql_stmt_t *st, unsigned char *mask, char *err, size_t errcap);
 
 #endif

@@ -21,10 +21,14 @@
 #include "route.h"
 #include "server.h"
 #include "upstream.h"
+#include "wbatch.h"
+
+typedef struct st_write_req_t write_req_t;
 
 typedef struct st_target_t {
+    write_req_t *w;
     size_t backend;
-    up_job_t *job; /* while in flight */
+    wb_waiter_t waiter; /* in a batch while in flight */
     int done;
     int queued; /* its lines are in the backend's disk queue */
     up_class_t klass;
@@ -33,7 +37,7 @@ typedef struct st_target_t {
     size_t body_len;
 } target_t;
 
-typedef struct st_write_req_t {
+struct st_write_req_t {
     h2o_req_t *req;
     cfg_t *cfg;
     rt_write_t rt;
@@ -44,15 +48,14 @@ typedef struct st_write_req_t {
     h2o_iovec_t db, rp, precision, consistency;
     lp_precision_t prec;
     uint64_t started_ms;
-} write_req_t;
+};
 
 static void on_dispose(void *p)
 {
     write_req_t *w = p;
     for (size_t i = 0; i < w->ntargets; i++) {
         target_t *t = &w->targets[i];
-        if (t->job != NULL)
-            up_cancel(t->job);
+        wb_cancel(&t->waiter);
         free(t->body);
         free(t->content_type);
         free(t->influx_error);
@@ -109,87 +112,40 @@ static int get_body(write_req_t *w, ubuf_t *plain, h2o_iovec_t *out)
     return 0;
 }
 
-static void append_param(ubuf_t *u, const char *name, h2o_iovec_t v, h2o_mem_pool_t *pool)
-{
-    if (v.len == 0)
-        return;
-    h2o_iovec_t enc = hu_url_encode(pool, v.base, v.len);
-    ubuf_append(u, "&", 1);
-    ubuf_append(u, name, strlen(name));
-    ubuf_append(u, "=", 1);
-    ubuf_append(u, enc.base, enc.len);
-}
-
 static void respond(write_req_t *w);
 
-/* Copies the outcome out of the job: it is freed when the callback returns. */
-static void on_delivered(up_job_t *job, void *cbdata)
+/* A batch holding this target's lines completed: copy the outcome (valid only during the call). */
+static void on_delivered(wb_waiter_t *waiter, const wb_result_t *res)
 {
-    target_t *t = cbdata;
-    t->job = NULL;
+    target_t *t = H2O_STRUCT_FROM_MEMBER(target_t, waiter, waiter);
+    write_req_t *w = t->w;
     t->done = 1;
-    t->klass = job->res.klass;
-    t->status = job->res.status;
-    memcpy(t->message, job->res.message, sizeof(t->message));
-    t->body = up_job_take_body(job, &t->body_len);
-    t->content_type = job->res.content_type != NULL ? strdup(job->res.content_type) : NULL;
-    t->influx_error = job->res.influx_error != NULL ? strdup(job->res.influx_error) : NULL;
-}
-
-typedef struct st_target_ref_t {
-    write_req_t *w;
-    size_t idx;
-} target_ref_t;
-
-static void on_job_done(up_job_t *job, void *cbdata)
-{
-    target_ref_t *ref = cbdata;
-    write_req_t *w = ref->w;
-    on_delivered(job, &w->targets[ref->idx]);
+    t->klass = res->klass;
+    t->status = res->status;
+    snprintf(t->message, sizeof(t->message), "%s", res->message);
+    t->body = malloc(res->body_len + 1);
+    if (t->body == NULL)
+        abort();
+    memcpy(t->body, res->body, res->body_len);
+    t->body[res->body_len] = '\0';
+    t->body_len = res->body_len;
+    t->content_type = res->content_type != NULL ? strdup(res->content_type) : NULL;
+    t->influx_error = res->influx_error != NULL ? strdup(res->influx_error) : NULL;
     if (--w->pending == 0 && !w->responded)
         respond(w);
 }
 
-static int submit(write_req_t *w, size_t ti, ip_thread_t *thr)
+static void submit(write_req_t *w, size_t ti, ip_thread_t *thr)
 {
     target_t *t = &w->targets[ti];
     const cfg_backend_t *b = &w->cfg->backends[t->backend];
-    h2o_mem_pool_t *pool = &w->req->pool;
-    ubuf_t url;
-    char err[256];
-
-    ubuf_init(&url, 8192);
-    ubuf_append(&url, b->url, strlen(b->url));
-    ubuf_append(&url, "/write?", 7);
-    append_param(&url, "db", *b->db != '\0' ? h2o_iovec_init(b->db, strlen(b->db)) : w->db, pool);
-    append_param(&url, "rp", w->rp, pool);
-    const char *prec = lp_precision_param(w->prec);
-    append_param(&url, "precision", h2o_iovec_init(prec, strlen(prec)), pool);
-    append_param(&url, "consistency", w->consistency, pool);
-    ubuf_append(&url, "", 1);
-    target_ref_t *ref = h2o_mem_alloc_pool(pool, sizeof(*ref));
-    *ref = (target_ref_t){w, ti};
-    up_req_t r = {.method = UP_POST,
-                  .url = url.base,
-                  .body = w->rt.bodies[t->backend].base,
-                  .body_len = w->rt.bodies[t->backend].len,
-                  .timeout_ms = (uint32_t)b->timeout,
-                  .username = *b->username != '\0' ? b->username : NULL,
-                  .password = b->password,
-                  .insecure = b->insecure,
-                  .gzip = b->gzip,
-                  .max_response = 1024 * 1024,
-                  .receiver = &thr->up_receiver,
-                  .cb = on_job_done,
-                  .cbdata = ref};
-    t->job = up_job_new(&r, err, sizeof(err));
-    ubuf_free(&url);
-    if (t->job == NULL) {
-        ip_log(IP_LOG_ERROR, "write to %s: %s", b->name, err);
-        return -1;
-    }
-    up_submit(ip_server.up, t->job);
-    return 0;
+    t->w = w;
+    t->waiter.lines = w->rt.bodies[t->backend].base;
+    t->waiter.len = w->rt.bodies[t->backend].len;
+    t->waiter.nlines = w->rt.nlines[t->backend];
+    t->waiter.cb = on_delivered;
+    wb_submit(thr, w->cfg, t->backend, *b->db != '\0' ? h2o_iovec_init(b->db, strlen(b->db)) : w->db, w->rp,
+              lp_precision_param(w->prec), &t->waiter);
 }
 
 static void send_refusal(write_req_t *w, target_t *t)
@@ -370,13 +326,8 @@ void ip_handle_write(h2o_req_t *req)
             }
             continue;
         }
-        if (submit(w, i, thr) != 0) {
-            t->done = 1;
-            t->klass = UP_UNREACHABLE;
-            snprintf(t->message, sizeof(t->message), "invalid upstream request");
-        } else {
-            w->pending++;
-        }
+        w->pending++;
+        submit(w, i, thr);
     }
     if (w->pending == 0)
         respond(w);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <curl/curl.h>
 #include "http_util.h"
+#include "influxql.h"
 #include "log.h"
 #include "queue.h"
 #include "server.h"
@@ -310,6 +311,11 @@ int main(int argc, char **argv)
         return 1;
 
     char qerr[1024];
+    ip_server.iql = iql_create(ip_server.cfg->node.queryforbid, qerr, sizeof(qerr));
+    if (ip_server.iql == NULL) {
+        ip_log(IP_LOG_ERROR, "config: n:%s field \"queryforbid\": %s", ip_server.node, qerr);
+        return 1;
+    }
     if (ip_queues_open(ip_server.cfg, qerr, sizeof(qerr)) != 0) {
         ip_log(IP_LOG_ERROR, "%s", qerr);
         return 1;
@@ -334,6 +340,7 @@ int main(int argc, char **argv)
     ip_health_stop();
     ip_queues_close();
     up_destroy(ip_server.up);
+    iql_free(ip_server.iql);
     cfg_release(ip_server.cfg);
     curl_global_cleanup();
     ip_log(IP_LOG_INFO, "stopped");

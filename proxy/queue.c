@@ -151,6 +151,12 @@ int ip_queue_append(size_t b, const char *db, size_t dblen, const char *rp, size
     return dq_append(Q.q[b], &rec, ip_now_ms());
 }
 
+int ip_queue_append_stmt(size_t b, const char *db, size_t dblen, const char *stmt, size_t len)
+{
+    dq_record_t rec = {.type = DQ_REC_STMT, .db = {db, dblen}, .body = {stmt, len}};
+    return dq_append(Q.q[b], &rec, ip_now_ms());
+}
+
 void ip_queue_meta(size_t b, meta_queue_t *out, uint64_t now_ms)
 {
     dq_stats_t st;

@@ -25,6 +25,10 @@ int ip_queue_nonempty(size_t b);
 int ip_queue_append(size_t b, const char *db, size_t dblen, const char *rp, size_t rplen, const char *precision,
                     const char *body, size_t len);
 
+/* Appends a CREATE DATABASE / RETENTION POLICY statement for backend @b, replayed before the writes
+ * queued after it. Returns 0 or a DQ_E* code. Any thread. */
+int ip_queue_append_stmt(size_t b, const char *db, size_t dblen, const char *stmt, size_t len);
+
 /* Queue figures for /meta and /health. Any thread. */
 void ip_queue_meta(size_t b, meta_queue_t *out, uint64_t now_ms);
 

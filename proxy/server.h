@@ -29,6 +29,7 @@ typedef struct st_ip_thread_t {
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener;
     h2o_multithread_receiver_t up_receiver; /* completions of upstream jobs submitted by this loop */
+    void *wbatch;                           /* write coalescing lanes of this loop (wbatch.c) */
 } ip_thread_t;
 
 typedef struct st_ip_server_t {
@@ -41,6 +42,7 @@ typedef struct st_ip_server_t {
     uint64_t started_at_ms, config_loaded_at_ms;
     int *healthy; /* per backend of cfg; atomics written by the health checker */
     struct st_up_t *up;
+    struct st_iql_t *iql; /* statement classifier with the node's queryforbid; shared read-only */
     struct st_ip_health_t *health;
     h2o_globalconf_t h2o_config;
     ip_thread_t *threads;
@@ -64,6 +66,7 @@ void ip_handle_ping(h2o_req_t *req);
 void ip_handle_meta(h2o_req_t *req);
 void ip_handle_health(h2o_req_t *req);
 void ip_handle_write(h2o_req_t *req);
+void ip_handle_query(h2o_req_t *req);
 
 /* Health checker: pings every backend every checkinterval from loop 0 (SPEC §5). */
 int ip_health_start(ip_thread_t *t, char *err, size_t errcap);

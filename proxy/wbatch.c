@@ -1,0 +1,294 @@
+/*
+ * wbatch — coalescing of upstream writes per (loop thread, backend, db, rp, precision).
+ *
+ * DESIGN: a lane per key holds the batches of that key: at most MAX_INFLIGHT in flight, and pending
+ * ones in arrival order. A waiter joins the newest pending batch if it has room (maxrowlimit lines),
+ * else starts a new one; a pending batch is sent as soon as the lane has a free slot, so with nothing
+ * in flight a write leaves at once. Waiters' lines are copied into the upstream job only at send time,
+ * so a waiter that is cancelled while pending simply leaves the list. The lane keeps a reference to
+ * the configuration snapshot it was made from.
+ */
+#include "wbatch.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include "http_util.h"
+#include "log.h"
+#include "util.h"
+
+#define MAX_INFLIGHT 4
+
+typedef struct st_wb_lane_t wb_lane_t;
+
+struct st_wb_batch_t {
+    wb_lane_t *lane;
+    h2o_linklist_t waiters;
+    h2o_linklist_t _link; /* lane->pending, while pending */
+    size_t nlines;
+    up_job_t *job; /* while in flight */
+};
+
+struct st_wb_lane_t {
+    h2o_linklist_t _link; /* thread's lanes */
+    ip_thread_t *thread;
+    cfg_t *cfg;
+    size_t backend;
+    char *db, *rp, *precision, *url;
+    h2o_linklist_t pending;
+    size_t inflight;
+};
+
+typedef struct st_wb_thread_t {
+    h2o_linklist_t lanes;
+} wb_thread_t;
+
+static wb_thread_t *thread_state(ip_thread_t *t)
+{
+    if (t->wbatch == NULL) {
+        wb_thread_t *s = calloc(1, sizeof(*s));
+        if (s == NULL)
+            abort();
+        h2o_linklist_init_anchor(&s->lanes);
+        t->wbatch = s;
+    }
+    return t->wbatch;
+}
+
+static int iov_eq(const char *s, h2o_iovec_t v)
+{
+    return strlen(s) == v.len && memcmp(s, v.base, v.len) == 0;
+}
+
+static char *dup_iov(h2o_iovec_t v)
+{
+    char *s = malloc(v.len + 1);
+    if (s == NULL)
+        abort();
+    memcpy(s, v.base, v.len);
+    s[v.len] = '\0';
+    return s;
+}
+
+static void append_param(ubuf_t *u, const char *name, const char *v, h2o_mem_pool_t *pool)
+{
+    if (*v == '\0')
+        return;
+    h2o_iovec_t e = hu_url_encode(pool, v, strlen(v));
+    ubuf_append(u, "&", 1);
+    ubuf_append(u, name, strlen(name));
+    ubuf_append(u, "=", 1);
+    ubuf_append(u, e.base, e.len);
+}
+
+static wb_lane_t *lane_get(ip_thread_t *t, const cfg_t *cfg, size_t b, h2o_iovec_t db, h2o_iovec_t rp,
+                           const char *precision)
+{
+    wb_thread_t *s = thread_state(t);
+    for (h2o_linklist_t *n = s->lanes.next; n != &s->lanes; n = n->next) {
+        wb_lane_t *l = H2O_STRUCT_FROM_MEMBER(wb_lane_t, _link, n);
+        if (l->cfg == cfg && l->backend == b && iov_eq(l->db, db) && iov_eq(l->rp, rp) &&
+            strcmp(l->precision, precision) == 0)
+            return l;
+    }
+    wb_lane_t *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        abort();
+    l->thread = t;
+    l->cfg = cfg_retain((cfg_t *)cfg);
+    l->backend = b;
+    l->db = dup_iov(db);
+    l->rp = dup_iov(rp);
+    l->precision = dup_iov(h2o_iovec_init(precision, strlen(precision)));
+    h2o_linklist_init_anchor(&l->pending);
+    /* the URL is the same for every batch of the lane: build it once */
+    const cfg_backend_t *be = &cfg->backends[b];
+    h2o_mem_pool_t pool;
+    ubuf_t url;
+    h2o_mem_init_pool(&pool);
+    ubuf_init(&url, 8192);
+    ubuf_append(&url, be->url, strlen(be->url));
+    ubuf_append(&url, "/write?", 7);
+    append_param(&url, "db", l->db, &pool);
+    append_param(&url, "rp", l->rp, &pool);
+    append_param(&url, "precision", l->precision, &pool);
+    ubuf_append(&url, "", 1);
+    l->url = strdup(url.base);
+    ubuf_free(&url);
+    h2o_mem_clear_pool(&pool);
+    h2o_linklist_insert(&s->lanes, &l->_link);
+    return l;
+}
+
+static void lane_free_if_idle(wb_lane_t *l)
+{
+    if (l->inflight != 0 || !h2o_linklist_is_empty(&l->pending))
+        return;
+    h2o_linklist_unlink(&l->_link);
+    cfg_release(l->cfg);
+    free(l->db);
+    free(l->rp);
+    free(l->precision);
+    free(l->url);
+    free(l);
+}
+
+static wb_batch_t *batch_new(wb_lane_t *l)
+{
+    wb_batch_t *b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        abort();
+    b->lane = l;
+    h2o_linklist_init_anchor(&b->waiters);
+    return b;
+}
+
+static void add_waiter(wb_batch_t *b, wb_waiter_t *w)
+{
+    w->_batch = b;
+    b->nlines += w->nlines;
+    h2o_linklist_insert(&b->waiters, &w->_link);
+}
+
+static void on_batch_done(up_job_t *job, void *cbdata);
+
+static void batch_send(wb_batch_t *b)
+{
+    wb_lane_t *l = b->lane;
+    const cfg_backend_t *be = &l->cfg->backends[l->backend];
+    size_t total = 0;
+    char err[256];
+
+    for (h2o_linklist_t *n = b->waiters.next; n != &b->waiters; n = n->next)
+        total += H2O_STRUCT_FROM_MEMBER(wb_waiter_t, _link, n)->len;
+    char *body = malloc(total + 1);
+    if (body == NULL)
+        abort();
+    size_t off = 0;
+    for (h2o_linklist_t *n = b->waiters.next; n != &b->waiters; n = n->next) {
+        wb_waiter_t *w = H2O_STRUCT_FROM_MEMBER(wb_waiter_t, _link, n);
+        memcpy(body + off, w->lines, w->len);
+        off += w->len;
+    }
+    up_req_t r = {.method = UP_POST,
+                  .url = l->url,
+                  .body = body,
+                  .body_len = total,
+                  .timeout_ms = (uint32_t)be->timeout,
+                  .username = *be->username != '\0' ? be->username : NULL,
+                  .password = be->password,
+                  .insecure = be->insecure,
+                  .gzip = be->gzip,
+                  .max_response = 1 << 20,
+                  .receiver = &l->thread->up_receiver,
+                  .cb = on_batch_done,
+                  .cbdata = b};
+    b->job = up_job_new(&r, err, sizeof(err));
+    free(body);
+    l->inflight++;
+    if (b->job == NULL) {
+        /* cannot happen with a URL built from a validated config; fail the waiters rather than hang */
+        ip_log(IP_LOG_ERROR, "write to %s: %s", be->name, err);
+        up_job_t fake;
+        memset(&fake, 0, sizeof(fake));
+        fake.res.klass = UP_UNREACHABLE;
+        snprintf(fake.res.message, sizeof(fake.res.message), "%s", err);
+        fake.res.body = (char *)"";
+        on_batch_done(&fake, b);
+        return;
+    }
+    up_submit(ip_server.up, b->job);
+}
+
+/* Sends pending batches while the lane has free slots. */
+static void lane_pump(wb_lane_t *l)
+{
+    while (l->inflight < MAX_INFLIGHT && !h2o_linklist_is_empty(&l->pending)) {
+        wb_batch_t *b = H2O_STRUCT_FROM_MEMBER(wb_batch_t, _link, l->pending.next);
+        h2o_linklist_unlink(&b->_link);
+        if (h2o_linklist_is_empty(&b->waiters)) {
+            free(b);
+            continue;
+        }
+        batch_send(b);
+    }
+}
+
+static void deliver(wb_waiter_t *w, const up_job_t *job)
+{
+    wb_result_t res = {job->res.klass,    job->res.status,       job->res.message,     job->res.body,
+                       job->res.body_len, job->res.content_type, job->res.influx_error};
+    h2o_linklist_unlink(&w->_link);
+    w->_batch = NULL;
+    w->cb(w, &res);
+}
+
+static void on_batch_done(up_job_t *job, void *cbdata)
+{
+    wb_batch_t *b = cbdata;
+    wb_lane_t *l = b->lane;
+    size_t nwaiters = 0;
+
+    b->job = NULL;
+    l->inflight--;
+    for (h2o_linklist_t *n = b->waiters.next; n != &b->waiters; n = n->next)
+        nwaiters++;
+    if (job->res.klass == UP_REFUSED && nwaiters > 1) {
+        /* the backend refused lines of the batch: find out whose, by sending each request's own */
+        while (!h2o_linklist_is_empty(&b->waiters)) {
+            wb_waiter_t *w = H2O_STRUCT_FROM_MEMBER(wb_waiter_t, _link, b->waiters.next);
+            h2o_linklist_unlink(&w->_link);
+            wb_batch_t *solo = batch_new(l);
+            add_waiter(solo, w);
+            h2o_linklist_insert(&l->pending, &solo->_link);
+        }
+    } else {
+        while (!h2o_linklist_is_empty(&b->waiters))
+            deliver(H2O_STRUCT_FROM_MEMBER(wb_waiter_t, _link, b->waiters.next), job);
+    }
+    free(b);
+    lane_pump(l);
+    lane_free_if_idle(l);
+}
+
+void wb_submit(ip_thread_t *thread, const cfg_t *cfg, size_t b, h2o_iovec_t db, h2o_iovec_t rp, const char *precision,
+               wb_waiter_t *w)
+{
+    wb_lane_t *l = lane_get(thread, cfg, b, db, rp, precision);
+    uint64_t max = cfg->backends[b].maxrowlimit;
+    wb_batch_t *last =
+        h2o_linklist_is_empty(&l->pending) ? NULL : H2O_STRUCT_FROM_MEMBER(wb_batch_t, _link, l->pending.prev);
+
+    if (last == NULL || last->nlines + w->nlines > max) {
+        last = batch_new(l);
+        h2o_linklist_insert(&l->pending, &last->_link);
+    }
+    add_waiter(last, w);
+    lane_pump(l);
+}
+
+void wb_cancel(wb_waiter_t *w)
+{
+    if (w->_batch == NULL)
+        return;
+    h2o_linklist_unlink(&w->_link);
+    w->_batch = NULL;
+}
+
+void wb_dispose_thread(ip_thread_t *thread)
+{
+    wb_thread_t *s = thread->wbatch;
+    if (s == NULL)
+        return;
+    while (!h2o_linklist_is_empty(&s->lanes)) {
+        wb_lane_t *l = H2O_STRUCT_FROM_MEMBER(wb_lane_t, _link, s->lanes.next);
+        while (!h2o_linklist_is_empty(&l->pending)) {
+            wb_batch_t *b = H2O_STRUCT_FROM_MEMBER(wb_batch_t, _link, l->pending.next);
+            h2o_linklist_unlink(&b->_link);
+            free(b);
+        }
+        l->inflight = 0; /* batches in flight are freed with their jobs by up_destroy's cancellations */
+        lane_free_if_idle(l);
+    }
+    free(s);
+    thread->wbatch = NULL;
+}

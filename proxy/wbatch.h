@@ -1,0 +1,59 @@
+/*
+ * wbatch — coalescing of upstream writes (SPEC §6 "Batching").
+ *
+ * Lines for one backend and one (db, rp, precision) that arrive on a loop thread while a write to that
+ * backend is in flight are gathered into one batch, sent when the write in flight completes, so many
+ * small client writes become few large upstream writes, with no timer on the idle path: a write that
+ * finds nothing in flight goes out at once. Each client request is a waiter of the batch carrying its
+ * lines and learns the batch's outcome. A batch refused by the backend is re-sent waiter by waiter, so
+ * a client never gets an error caused by another client's lines.
+ *
+ * Loop-thread only: every function runs on the thread that owns @thread.
+ */
+#ifndef IP_WBATCH_H
+#define IP_WBATCH_H
+
+#include <h2o.h>
+#include "cfg.h"
+#include "server.h"
+#include "upstream.h"
+
+typedef struct st_wb_waiter_t wb_waiter_t;
+typedef struct st_wb_batch_t wb_batch_t;
+
+/* The outcome a waiter receives; valid only during the callback. */
+typedef struct st_wb_result_t {
+    up_class_t klass;
+    int status;
+    const char *message;
+    const char *body; /* the backend's answer body, body_len bytes */
+    size_t body_len;
+    const char *content_type, *influx_error; /* NULL when absent */
+} wb_result_t;
+
+typedef void (*wb_cb)(wb_waiter_t *w, const wb_result_t *res);
+
+struct st_wb_waiter_t {
+    /* set by the caller; the lines are borrowed and must stay valid until the callback or wb_cancel */
+    const char *lines;
+    size_t len;
+    size_t nlines;
+    wb_cb cb;
+    /* private */
+    h2o_linklist_t _link;
+    wb_batch_t *_batch;
+};
+
+/* Queues @w's lines for backend @b of @cfg with the given parameters (db already the backend's own,
+ * precision as the backend spells it). The callback runs exactly once on this loop unless
+ * wb_cancel() is called first. @cfg must outlive the call; the batch keeps what it needs. */
+void wb_submit(ip_thread_t *thread, const cfg_t *cfg, size_t b, h2o_iovec_t db, h2o_iovec_t rp, const char *precision,
+               wb_waiter_t *w);
+
+/* Withdraws a waiter whose callback has not run (its request went away). Safe to call twice. */
+void wb_cancel(wb_waiter_t *w);
+
+/* Frees the thread's idle lanes and cancels what is left (shutdown). */
+void wb_dispose_thread(ip_thread_t *thread);
+
+#endif
