@@ -48,11 +48,13 @@ struct st_write_req_t {
     h2o_iovec_t db, rp, precision, consistency;
     lp_precision_t prec;
     uint64_t started_ms;
+    ip_thread_t *thread;
 };
 
 static void on_dispose(void *p)
 {
     write_req_t *w = p;
+    w->thread->active--;
     for (size_t i = 0; i < w->ntargets; i++) {
         target_t *t = &w->targets[i];
         wb_cancel(&t->waiter);
@@ -290,6 +292,8 @@ void ip_handle_write(h2o_req_t *req)
     w = h2o_mem_alloc_shared(&req->pool, sizeof(*w), on_dispose);
     memset(w, 0, sizeof(*w));
     w->req = req;
+    w->thread = ip_thread_of(req);
+    w->thread->active++;
     w->cfg = ip_cfg_get();
     w->started_ms = ip_now_ms();
     if (parse_params(w, &precision) != 0 || get_body(w, &plain, &body) != 0)

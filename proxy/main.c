@@ -234,12 +234,23 @@ static int init_thread(ip_thread_t *t, int fd)
     return 0;
 }
 
+/* Runs the loop until SIGTERM/SIGINT, then stops accepting and lets the requests being answered
+ * finish (at most DRAIN_MS) before returning. */
+#define DRAIN_MS 10000
 static void *run_loop(void *arg)
 {
     ip_thread_t *t = arg;
     while (!ip_server.stopping)
         h2o_evloop_run(t->loop, 100);
     h2o_socket_read_stop(t->listener);
+    h2o_socket_close(t->listener);
+    t->listener = NULL;
+    uint64_t deadline = ip_now_ms() + DRAIN_MS;
+    while (t->active != 0 && ip_now_ms() < deadline)
+        h2o_evloop_run(t->loop, 10);
+    if (t->active != 0)
+        ip_log(IP_LOG_WARN, "thread %d: %zu requests still unanswered after %d ms; stopping anyway", t->id, t->active,
+               DRAIN_MS);
     return NULL;
 }
 

@@ -30,6 +30,7 @@ typedef struct st_ip_thread_t {
     h2o_socket_t *listener;
     h2o_multithread_receiver_t up_receiver; /* completions of upstream jobs submitted by this loop */
     void *wbatch;                           /* write coalescing lanes of this loop (wbatch.c) */
+    size_t active;                          /* writes and queries being answered (drained on SIGTERM) */
 } ip_thread_t;
 
 typedef struct st_ip_server_t {
