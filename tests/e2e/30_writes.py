@@ -225,6 +225,20 @@ def test_explicit_timestamps_in_every_precision_match_influxd(cl):
     assert stored(cl.b, db) == want
 
 
+@pytest.mark.parametrize("precision,ts", [("h", 9999999999), ("m", 999999999999), ("s", 9999999999999),
+                                          ("ms", 9223372036855), ("u", -9223372036854776), ("s", -1)])
+def test_timestamp_range_per_precision_as_influxd(cl, precision, ts):
+    db = cl.fresh_db()
+    ref = cl.fresh_db("ref")
+    body = "disk free=1 %d\ncpu value=1 1000\n" % ts
+    want = post_write(cl.a, body, {"db": ref, "precision": precision})
+    r = post_write(cl.l1, body, {"db": db, "precision": precision})
+    same_answer(r, want)
+    exp = expect_by_route(cl, stored(cl.a, ref))
+    assert stored(cl.a, db) == exp["A"]
+    assert stored(cl.b, db) == exp["B"]
+
+
 # ---- body encodings --------------------------------------------------------------------------------------
 
 
@@ -346,6 +360,28 @@ BAD_BODIES = {
     "bad timestamp": "cpu value=1 12x\nmem used=1 1000000000\n",
     "comments and blank lines": "# a comment\n\ncpu value=1 1000000000\n   \n#x\ndisk free=2 1000000000\n",
     "field type conflict in a body": "disk free=1 1000000000\ndisk free=\"s\" 2000000000\n",
+    "newline inside a string field": 'disk s="a\nb" 1000000000\ncpu value=1 1000000000\n',
+    "escaped quote then newline in a string": 'disk s="a\\"\nb",n=1 1000000000\nmem used=1 1000000000\n',
+    "CR inside a string field": 'disk s="a\rb" 1000000000\n',
+    "unterminated string": 'disk s="abc 1000000000\nmem used=1 1000000000\n',
+    "duplicate tags": "disk,a=1,a=2 free=1 1000000000\nmem used=1 1000000000\n",
+    "duplicate fields": "disk free=1,free=2 1000000000\n",
+    "missing tag value": "cpu,host= value=1 1000000000\ndisk free=1 1000000000\n",
+    "empty field key": "disk =1 1000000000\ncpu value=1 1000000000\n",
+    "quoted measurement": '"disk" free=1 1000000000\n',
+    "escapes in keys": "disk,t\\ a\\=b=v\\,w fr\\ ee=1,a\\=b=2,c\\,d=3 1000000000\n",
+    "unicode names": "m\u00e9m,h\u00f4te=\u4e2d v=1 1000000000\n",
+    "integer out of range": "disk free=9223372036854775808i 1000000000\nmem used=1 1000000000\n",
+    "timestamp out of range": "disk free=1 9223372036854775807\ncpu value=1 1000000000\n",
+    "negative timestamp": "disk free=1 -1000000000\n",
+    "booleans": "disk a=t,b=TRUE,c=False,d=f,e=true 1000000000\n",
+    "unsigned field": "disk u=1u 1000000000\n",
+    "leading spaces": "   disk free=1 1000000000\n",
+    "two spaces between sections": "disk  free=1 1000000000\n",
+    "trailing space": "disk free=1 1000000000 \n",
+    "comment after spaces": "   # not a line\ndisk free=1 1000000000\n",
+    "line without newline at the end": "disk free=1 1000000000\ncpu value=2 1000000000",
+    "lone backslash in a field string": 'disk s="a\\b" 1000000000\n',
 }
 
 
@@ -455,6 +491,51 @@ def test_retention_policy_is_passed_on(cl):
     assert stored(cl.a, db) == {}  # nothing in the default policy
 
 
+def test_db_and_rp_names_with_url_special_characters(cl):
+    db = "we ird&db=x%%+?#\u00e9%d" % next(Cluster._ids)  # influxd refuses '/' in names
+    for i in (cl.a, cl.b):
+        for q in ('CREATE DATABASE "%s"' % db,
+                  'CREATE RETENTION POLICY "r p&x" ON "%s" DURATION 2h REPLICATION 1' % db):
+            assert "error" not in i.query(q)["results"][0], q
+    now_s = int(time.time())
+    r = post_write(cl.l1, "disk free=1 %d\n" % now_s, {"db": db, "rp": "r p&x", "precision": "s"})
+    assert r.status_code == 204, r.text
+    for i in (cl.a, cl.b):
+        ans = i.query('SELECT * FROM "r p&x"."disk"', db=db, epoch="s")
+        assert ans["results"][0]["series"][0]["values"] == [[now_s, 1]]
+
+
+def test_credentials_ignored_when_the_node_has_no_password(cl):
+    db = cl.fresh_db()
+    want = post_write(cl.a, "disk free=1 1000000000\n", {"db": db, "u": "someone", "p": "secret"})
+    r = post_write(cl.l1, "disk free=1 1000000000\n", {"db": db, "u": "someone", "p": "secret"})
+    same_answer(r, want)
+    assert stored(cl.a, db) == stored(cl.b, db) == {"disk": [(10**9, {"free": 1})]}
+
+
+def test_concurrent_writes_all_land(cl):
+    import concurrent.futures
+
+    db = cl.fresh_db()
+
+    def one(k):
+        with requests.Session() as s:
+            for j in range(10):
+                body = "".join("conc,k=%d,j=%d v=%d %d\n" % (k, j, x, x + 1) for x in range(50))
+                body += "cpu,k=%d,j=%d value=1 1\n" % (k, j)
+                r = s.post(cl.l1.url + "/write", params={"db": db}, data=body, timeout=15)
+                assert r.status_code == 204, r.text
+        return k
+
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        assert sorted(ex.map(one, range(16))) == list(range(16))
+    count = "SELECT count(v) FROM conc"
+    for i in (cl.a, cl.b):
+        assert i.query(count, db=db)["results"][0]["series"][0]["values"][0][1] == 16 * 10 * 50
+    assert cl.a.query("SELECT count(value) FROM cpu", db=db)["results"][0]["series"][0]["values"][0][1] == 160
+    assert "cpu" not in stored(cl.b, db)
+
+
 # ---- request errors ----------------------------------------------------------------------------------------------
 
 
@@ -511,6 +592,30 @@ def test_gzip_body_over_maxbodymb_after_decompression_is_413(cl):
     r = post_write(cl.l3, body, {"db": db}, {"Content-Encoding": "gzip"})
     assert r.status_code == 413, r.text[:200]
     assert stored(cl.a, db) == {}
+
+
+def body_of_size(size, measurement):
+    """Valid lines totalling exactly @size bytes (the last line padded through a string field)."""
+    lines = ["%s,n=%d value=%d %d\n" % (measurement, i, i, i + 1) for i in range(size // 40)]
+    body = "".join(lines)
+    pad = size - len(body) - len('%s s="" 1\n' % measurement)
+    body += '%s s="%s" 1\n' % (measurement, "x" * pad)
+    assert len(body) == size
+    return body, len(lines) + 1
+
+
+@pytest.mark.parametrize("use_gzip", [False, True], ids=["plain", "gzip"])
+def test_maxbodymb_boundary(cl, use_gzip):
+    db = cl.fresh_db()
+    headers = {"Content-Encoding": "gzip"} if use_gzip else {}
+    for size, status in ((1024 * 1024, 204), (1024 * 1024 + 1, 413)):
+        body, n = body_of_size(size, "edge%d" % size)
+        data = gzip.compress(body.encode()) if use_gzip else body.encode()
+        r = post_write(cl.l3, data, {"db": db}, headers)
+        assert r.status_code == status, (size, r.text[:200])
+        if status == 204:
+            assert len(stored(cl.a, db)["edge%d" % size]) == n
+    assert set(stored(cl.a, db)) == {"edge1048576"}
 
 
 def test_body_under_maxbodymb_is_accepted(cl):
@@ -616,3 +721,28 @@ def test_refusal_by_one_replica_is_queued_then_rejected(cl, redis, influxd, prox
     # the queue is clear again: the next write goes straight through
     assert post_write(node, "other v=1 3000000000\n", {"db": "rj"}).status_code == 204
     assert stored(d2, "rj")["other"] == [(3 * 10**9, {"v": 1})]
+
+
+def test_queued_writes_survive_sigkill_of_the_proxy(cl, redis, influxd, proxy):
+    """Writes acknowledged while a backend is down, including ones whose only backend is down, are in
+    the disk queue: a SIGKILLed and restarted proxy still replays them."""
+    d1, d2 = influxd(dbs=["sk"]), influxd(dbs=["sk"])
+    node = proxy(redis, {"D1": {"url": d1.url, "checkinterval": 200, "rewriteinterval": 300},
+                         "D2": {"url": d2.url, "checkinterval": 200, "rewriteinterval": 300}},
+                 {"only2": ["D2"], "_default_": ["D1", "D2"]})
+    d2.stop()
+    for i in range(20):
+        body = "kill,n=%d value=%d %d\nonly2 v=%d %d\nkill,n=t value=%d\n" % (i, i, (i + 1) * 10**9, i,
+                                                                            (i + 1) * 10**9, i)
+        r = post_write(node, body, {"db": "sk"})
+        assert r.status_code == 204, r.text
+    assert node.meta()["queues"]["D2"]["records"] >= 1
+    node.kill()
+    node.start()
+    assert node.meta()["queues"]["D2"]["records"] >= 1
+    d2.start()
+    want = stored(d1, "sk")
+    assert len(want["kill"]) == 20 + 20 and "only2" not in want
+    want["only2"] = [((i + 1) * 10**9, {"v": i}) for i in range(20)]
+    wait_until(lambda: stored(d2, "sk") == want, 10, interval=0.2, what="replay to D2 after the restart")
+    wait_until(lambda: node.meta()["queues"]["D2"]["records"] == 0, 5, what="D2 queue empty")
