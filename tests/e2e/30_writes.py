@@ -1,7 +1,7 @@
 """The write path (SPEC §5-§6) through the real daemon to real influxd backends.
 
 Keymaps: cpu -> A, mem -> B, `c pu` and `c,pu` -> B, ovr -> AO (A with db=other), _default_ -> A,B.
-Node l1 is plain, l2 has nexts=C, l3 has maxbodymb=1. Every test writes into its own database, so the
+Node l1 is plain, l2 has nexts=C, l3 has maxbodymb=1, l4 accepts only database onlydb. Every test writes into its own database, so the
 tests share the backends and nodes without disturbing each other. Where InfluxDB defines the answer,
 the same request is sent straight to an influxd and the two answers are compared.
 """
@@ -22,7 +22,7 @@ PRECISION_NS = {"n": 1, "ns": 1, "u": 1000, "us": 1000, "ms": 10**6, "s": 10**9,
 
 
 class Cluster:
-    """Backends a, b, c (influxd), nodes l1, l2 (nexts=C), l3 (maxbodymb=1)."""
+    """Backends a, b, c (influxd), nodes l1, l2 (nexts=C), l3 (maxbodymb=1), l4 (db=onlydb)."""
 
     _ids = itertools.count()
 
@@ -43,6 +43,8 @@ def cl(redis_mod, influxd_mod, proxy_mod, tmp_path_factory):
     c = Cluster()
     c.a, c.b, c.c = influxd_mod(), influxd_mod(), influxd_mod()
     c.a.create_db("other")
+    for i in (c.a, c.b):
+        i.create_db("onlydb")
     c.by_name = {"A": c.a, "B": c.b, "C": c.c}
     c.backends = {
         "A": {"url": c.a.url, "checkinterval": 300},
@@ -51,15 +53,16 @@ def cl(redis_mod, influxd_mod, proxy_mod, tmp_path_factory):
         "AO": {"url": c.a.url, "db": "other", "checkinterval": 300},
     }
     c.keymaps = {"cpu": ["A"], "mem": ["B"], "c pu": ["B"], "c,pu": ["B"], "ovr": ["AO"], "_default_": ["A", "B"]}
-    ports = [free_port() for _ in range(3)]
+    ports = [free_port() for _ in range(4)]
     nodes = {}
-    for n, (name, extra) in enumerate((("l1", {}), ("l2", {"nexts": "C"}), ("l3", {"maxbodymb": 1}))):
+    for n, (name, extra) in enumerate((("l1", {}), ("l2", {"nexts": "C"}), ("l3", {"maxbodymb": 1}), ("l4", {"db": "onlydb"}))):
         nodes[name] = dict(extra, listenaddr="127.0.0.1:%d" % ports[n],
                            datadir=str(tmp_path_factory.mktemp("data-" + name)))
     c.l1 = proxy_mod(redis_mod, c.backends, c.keymaps, node="l1", node_fields=nodes["l1"],
                      other_nodes={k: v for k, v in nodes.items() if k != "l1"})
     c.l2 = proxy_mod(redis_mod, node="l2", write=False, listen_port=ports[1])
     c.l3 = proxy_mod(redis_mod, node="l3", write=False, listen_port=ports[2])
+    c.l4 = proxy_mod(redis_mod, node="l4", write=False, listen_port=ports[3])
     return c
 
 
@@ -199,8 +202,9 @@ def test_receive_time_in_request_precision(cl, precision):
     assert t0 // unit * unit <= t <= t1 // unit * unit, (precision, t0, t, t1)
 
 
-# An instant given in every precision; each value is what a client would send for it.
-EXPLICIT = {"n": 1600000000123456789, "ns": 1600000000123456789, "u": 1600000000123456, "us": 1600000000123456,
+# An instant given in every precision ("" is the default, nanoseconds); each value is what a client would
+# send for it.
+EXPLICIT = {"": 1600000000123456789, "n": 1600000000123456789, "ns": 1600000000123456789, "u": 1600000000123456, "us": 1600000000123456,
             "ms": 1600000000123, "s": 1600000000, "m": 26666666, "h": 444444}
 
 
@@ -213,7 +217,7 @@ def test_explicit_timestamps_in_every_precision_match_influxd(cl):
     db = cl.fresh_db()
     ref = cl.fresh_db("ref")
     for precision, ts in EXPLICIT.items():
-        line = "ts_%s value=1 %d\n" % (precision, ts)
+        line = "ts_%s value=1 %d\n" % (precision or "empty", ts)
         want = post_write(cl.a, line, {"db": ref, "precision": INFLUXD_SPELLING.get(precision, precision)})
         assert want.status_code == 204, want.text
         r = post_write(cl.l1, line, {"db": db, "precision": precision})
@@ -324,6 +328,25 @@ def test_empty_body_is_204(cl, body):
     r = post_write(cl.l1, body, {"db": db})
     same_answer(r, want)
     assert r.status_code == 204
+
+
+@pytest.mark.xfail(strict=True, reason="influxd ignores a Content-Encoding other than gzip and reads the body "
+                   "as sent (204 here); the proxy answers 415 'unsupported Content-Encoding'")
+@pytest.mark.parametrize("encoding", ["deflate", "br"])
+def test_other_content_encoding_is_ignored_as_influxd_does(cl, encoding):
+    db = cl.fresh_db()
+    ref = cl.fresh_db("ref")
+    want = post_write(cl.a, "disk free=1 1000000000\n", {"db": ref}, {"Content-Encoding": encoding})
+    r = post_write(cl.l1, "disk free=1 1000000000\n", {"db": db}, {"Content-Encoding": encoding})
+    same_answer(r, want)
+    assert stored(cl.a, db) == stored(cl.b, db) == stored(cl.a, ref)
+
+
+def test_identity_content_encoding(cl):
+    db = cl.fresh_db()
+    r = post_write(cl.l1, "disk free=1 1000000000\n", {"db": db}, {"Content-Encoding": "identity"})
+    assert r.status_code == 204, r.text
+    assert stored(cl.a, db) == stored(cl.b, db) == {"disk": [(10**9, {"free": 1})]}
 
 
 def test_empty_gzip_stream_is_204(cl):
@@ -669,6 +692,22 @@ def test_backend_db_override(cl):
     ans = cl.a.query("SELECT * FROM ovr WHERE t = '%s'" % db, db="other", epoch="ns")
     assert ans["results"][0]["series"][0]["values"] == [[10**9, db, 7]]
     assert stored(cl.a, db) == {} and stored(cl.b, db) == {}
+
+
+def test_node_db_accepts_only_its_database(cl):
+    db = cl.fresh_db()
+    want = post_write(cl.a, "disk free=1 1000000000\n", {"db": "nosuchdb"})
+    r = post_write(cl.l4, "disk free=1 1000000000\n", {"db": "nosuchdb"})
+    same_answer(r, want)
+    r = post_write(cl.l4, "disk free=1 1000000000\n", {"db": db})
+    assert r.status_code == 404
+    assert r.json() == {"error": 'database not found: "%s"' % db}
+    assert stored(cl.a, db) == {} and stored(cl.b, db) == {}
+    r = post_write(cl.l4, "disk,t=%s free=1 1000000000\n" % db, {"db": "onlydb"})
+    assert r.status_code == 204, r.text
+    for i in (cl.a, cl.b):
+        ans = i.query("SELECT * FROM disk WHERE t = '%s'" % db, db="onlydb", epoch="ns")
+        assert ans["results"][0]["series"][0]["values"] == [[10**9, 1, db]]
 
 
 # ---- a backend that is down ----------------------------------------------------------------------------------
