@@ -8,6 +8,7 @@ from every backend: each acknowledged point must be there with its value; a poin
 request may or may not be there; nothing else may be. Run with -s to see the figures.
 """
 
+import signal
 import time
 
 import pytest
@@ -98,13 +99,22 @@ def spot_check(i, stream, indexes):
         assert res["series"][0]["values"] == [[ts, stream.value(k)]], (i.url, k, res)
 
 
-def check_backends(stream, backends, expected=None, label=""):
-    """Every expected point (default: every acknowledged one) on every backend with its value; nothing
-    that was never sent. Exactly the acknowledged points when no request failed. Prints the figures."""
-    acked = stream.acked_points()
+def check_backends(streams, backends, expected=None, label=""):
+    """Every expected point (default: every acknowledged one) of @streams (one Stream or a list) on
+    every backend with its value; nothing that was never sent. Exactly the acknowledged points when no
+    request failed. Prints the figures; returns {backend: points found}."""
+    streams = streams if isinstance(streams, list) else [streams]
+    acked, sent = {}, {}
+    summ = {"sent": 0, "acknowledged": 0, "failed": 0, "statuses": {}}
+    for st in streams:
+        acked.update(st.acked_points())
+        sent.update(st.sent_points())
+        one = st.summary()
+        for k in ("sent", "acknowledged", "failed"):
+            summ[k] += one[k]
+        for code, n in one["statuses"].items():
+            summ["statuses"][code] = summ["statuses"].get(code, 0) + n
     want = acked if expected is None else expected
-    sent = stream.sent_points()
-    summ = stream.summary()
     found = {}
     for name, i in backends.items():
         got = points_on(i)
@@ -112,19 +122,20 @@ def check_backends(stream, backends, expected=None, label=""):
         missing = [ts for ts in want if ts not in got]
         wrong = [ts for ts in want if ts in got and got[ts] != want[ts]]
         extra = [ts for ts in got if ts not in sent]
-        assert not missing, "%s: %d of %d expected points missing (first: %s)" % (
-            name, len(missing), len(want), [(ts - T0_NS) // stream.step_ns for ts in sorted(missing)[:5]])
+        assert not missing, "%s: %d of %d expected points missing (first ts: %s)" % (
+            name, len(missing), len(want), sorted(missing)[:5])
         assert not wrong, "%s: %d points with a wrong value (first ts %s)" % (name, len(wrong), sorted(wrong)[:5])
         assert not extra, "%s: %d points never sent (first ts %s)" % (name, len(extra), sorted(extra)[:5])
         assert count(i) == len(got), (name, count(i), len(got))
         if summ["failed"] == 0 and expected is None:
             assert len(got) == len(acked), (name, len(got), len(acked))
-        ids = sorted((ts - T0_NS) // stream.step_ns for ts in want)
-        if ids:
-            spot_check(i, stream, [ids[0], ids[len(ids) // 2], ids[-1]])
+        for st in streams:
+            ids = sorted(k for k in range(st.points) if st.ts(k) in want)
+            if ids:
+                spot_check(i, st, [ids[0], ids[len(ids) // 2], ids[-1]])
     print("\n[%s] sent=%d acknowledged=%d failed=%d statuses=%s stream=%ss found=%s" % (
-        label, summ["sent"], summ["acknowledged"], summ["failed"], summ["statuses"], summ["seconds"],
-        " ".join("%s:%d" % kv for kv in found.items())))
+        label, summ["sent"], summ["acknowledged"], summ["failed"], summ["statuses"],
+        "/".join(str(st.summary()["seconds"]) for st in streams), " ".join("%s:%d" % kv for kv in found.items())))
     return found
 
 
@@ -195,6 +206,54 @@ def test_proxy_killed_during_replay(redis, influxd, proxy):
                    "at the kill, %d just after; %d records pending on restart; drained in %.1fs)" % (
                        before, on_b_at_kill, after_kill, at_restart, took))
     assert after_kill < POINTS and at_restart > 0, "the replay had finished before the kill: scenario missed"
+
+
+def test_concurrent_streams_backend_killed_and_restarted(redis, influxd, proxy):
+    """Four clients at once (25,000 points each: the proxy coalesces their writes into shared upstream
+    batches), kill -9 of a at 30 %, restart at 60 %: both replicas hold exactly the acknowledged points."""
+    a, b, p = two_backends(redis, influxd, proxy)
+    streams = [Stream(p.url, DB, POINTS // 4, LINES, t0_ns=T0_NS + k * 10**9, name="loadgen-%d" % k).start()
+               for k in range(4)]
+
+    def wait_total(fraction):
+        wait_until(lambda: sum(s.progress() for s in streams) / 4 >= fraction or
+                   not any(s.is_alive() for s in streams), 120, interval=0.005, what="%.0f%%" % (100 * fraction))
+        return sum(s.done_requests() for s in streams)
+
+    at_kill = wait_total(0.3)
+    a.kill()
+    at_start = wait_total(0.6)
+    queued = queue_records(p)["a"]
+    a.start()
+    for s in streams:
+        s.join(120)
+    took = wait_drained(p, [a, b])
+    check_backends(streams, {"a": a, "b": b}, label="4 concurrent streams, backend kill -9 (killed at req %d, "
+                   "restarted at %d with %d records queued; drained in %.1fs)" % (at_kill, at_start, queued, took))
+    assert queued > 0
+
+
+def test_frozen_backend_times_out_and_catches_up(redis, influxd, proxy):
+    """b frozen with SIGSTOP at 30 % of the stream (connections hang, nothing is refused): the write in
+    flight times out after b's `timeout` (1 s) and is queued, later writes go behind it; SIGCONT at 60 %:
+    both replicas end with exactly the acknowledged points."""
+    a, b = influxd(dbs=[DB]), influxd(dbs=[DB])
+    p = proxy(redis, {"a": backend(a), "b": dict(backend(b), timeout=1000)}, {"_default_": ["a", "b"]})
+    wait_healthy(p, {"a": True, "b": True})
+    s = Stream(p.url, DB, POINTS, LINES, pace=PACE).start()
+    try:
+        at_stop = s.wait_progress(0.3)
+        b.signal(signal.SIGSTOP)
+        at_cont = s.wait_progress(0.6)
+        queued = queue_records(p)["b"]
+        slowest = max(s.latency) if s.latency else None
+    finally:
+        b.signal(signal.SIGCONT)
+    s.join(120)
+    took = wait_drained(p, [a, b])
+    check_backends(s, {"a": a, "b": b}, label="backend SIGSTOP (frozen at req %d, resumed at %d with %d records "
+                   "queued, slowest request %.2fs; drained in %.1fs)" % (at_stop, at_cont, queued, slowest, took))
+    assert queued > 0
 
 
 def test_all_backends_down_writes_queued_then_delivered(redis, influxd, proxy):

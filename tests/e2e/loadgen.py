@@ -61,6 +61,7 @@ class Stream(threading.Thread):
         # per request: None (not sent yet), 204, another HTTP status, or -1 (no answer)
         self.status = [None] * self.nreq
         self.errors = {}  # request index -> error text (response body or exception)
+        self.latency = []  # seconds each answered request took, in request order
         self.elapsed = None
         self.exception = None
 
@@ -101,6 +102,7 @@ class Stream(threading.Thread):
                     session.close()
                     session = requests.Session()
                 with self._lock:
+                    self.latency.append(time.monotonic() - t_req)
                     self.status[r] = st
                     self._done_requests = r + 1
                 if st == -1 and self.error_pause > 0:
