@@ -255,8 +255,11 @@ int qm_error_result(int statement_id, const char *msg, size_t maxout, qm_buf_t *
 
 /* ---- validating scanner over raw JSON text ---- */
 
+/* The scanner's functions pass a NULL position (an earlier failure) through. */
 static const char *skip_ws(const char *p, const char *end)
 {
+    if (p == NULL)
+        return NULL;
     while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
         p++;
     return p;
@@ -305,11 +308,11 @@ static const char *scan_number(const char *p, const char *end)
         p++;
     if (p < end && *p == '0')
         p++;
-    else if ((p = scan_digits(p, end)) == NULL)
-        return NULL;
-    if (p < end && *p == '.' && (p = scan_digits(p + 1, end)) == NULL)
-        return NULL;
-    if (p < end && (*p == 'e' || *p == 'E')) {
+    else
+        p = scan_digits(p, end);
+    if (p != NULL && p < end && *p == '.')
+        p = scan_digits(p + 1, end);
+    if (p != NULL && p < end && (*p == 'e' || *p == 'E')) {
         p++;
         if (p < end && (*p == '+' || *p == '-'))
             p++;
@@ -330,16 +333,14 @@ static const char *scan_container(const char *p, const char *end, int depth)
         return p + 1;
     for (;;) {
         if (obj) {
-            if (p >= end || *p != '"' || (p = scan_string(p, end)) == NULL)
-                return NULL;
-            p = skip_ws(p, end);
-            if (p >= end || *p != ':')
+            p = skip_ws(p < end && *p == '"' ? scan_string(p, end) : NULL, end);
+            if (p == NULL || p >= end || *p != ':')
                 return NULL;
             p = skip_ws(p + 1, end);
         }
-        if ((p = scan_value(p, end, depth + 1)) == NULL)
+        p = skip_ws(scan_value(p, end, depth + 1), end);
+        if (p == NULL)
             return NULL;
-        p = skip_ws(p, end);
         if (p < end && *p == close)
             return p + 1;
         if (p >= end || *p != ',')
@@ -409,13 +410,13 @@ static int next_member(const char **pp, const char *end, int first, member_t *m)
     if (p >= end || *p != '"')
         return -1;
     m->key = p;
-    if ((m->kend = scan_string(p, end)) == NULL)
-        return -1;
+    m->kend = scan_string(p, end);
     p = skip_ws(m->kend, end);
-    if (p >= end || *p != ':')
+    if (p == NULL || p >= end || *p != ':')
         return -1;
     m->val = skip_ws(p + 1, end);
-    if ((m->vend = scan_value(m->val, end, 1)) == NULL)
+    m->vend = scan_value(m->val, end, 1);
+    if (m->vend == NULL)
         return -1;
     *pp = m->vend;
     return 1;
@@ -633,11 +634,14 @@ typedef struct st_row_t {
 
 typedef struct st_merge_t {
     iql_kind_t kind;
-    size_t nkeys; /* leading columns that identify a row */
-    int sorted;   /* rows sorted (else kept in arrival order) */
-    json_t **roots;
+    size_t nkeys;   /* leading columns that identify a row */
+    int sorted;     /* rows sorted (else kept in arrival order) */
+    json_t **roots; /* per body, NULL when it did not parse */
     series_t *series;
     size_t nseries;
+    size_t nok, nbad;    /* answers usable, answers that were not influxd's JSON */
+    json_t *first_error; /* the first backend's error message, borrowed from roots */
+    char (*bad)[256];    /* per body: why it was not usable */
 } merge_t;
 
 static int kind_setup(merge_t *mg, iql_kind_t kind)
@@ -689,8 +693,8 @@ static int add_series(merge_t *mg, json_t *s, size_t *seq)
 }
 
 /* Parses one body and classifies the answer. ANS_OK adds its series to mg; ANS_ERROR points *msg at
- * the backend's error text (valid while the root lives); ANS_BAD writes the reason into bad. */
-static answer_t read_answer(merge_t *mg, size_t i, const qm_body_t *b, size_t *seq, const char **msg, char *bad,
+ * the backend's error string (borrowed from mg->roots[i]); ANS_BAD writes the reason into bad. */
+static answer_t read_answer(merge_t *mg, size_t i, const qm_body_t *b, size_t *seq, json_t **msg, char *bad,
                             size_t badcap)
 {
     json_error_t jerr;
@@ -703,21 +707,21 @@ static answer_t read_answer(merge_t *mg, size_t i, const qm_body_t *b, size_t *s
     res = json_array_get(json_object_get(root, "results"), 0);
     e = res != NULL ? json_object_get(res, "error") : json_object_get(root, "error");
     if (json_is_string(e)) {
-        *msg = json_string_value(e);
+        *msg = e;
         return ANS_ERROR;
     }
     series = json_object_get(res, "series");
     if (!json_is_object(res) || (series != NULL && !json_is_array(series)))
-        goto Bad;
+        goto Error;
     mg->series = realloc(mg->series, (mg->nseries + json_array_size(series) + 1) * sizeof(*mg->series));
     if (mg->series == NULL)
         abort();
     for (size_t j = 0; j < json_array_size(series); j++)
         if (add_series(mg, json_array_get(series, j), seq) != 0)
-            goto Bad;
+            goto Error;
     return ANS_OK;
 
-Bad:
+Error:
     snprintf(bad, badcap, "unexpected JSON response");
     return ANS_BAD;
 }
@@ -836,21 +840,9 @@ static size_t gather_rows(const merge_t *mg, size_t from, size_t to, row_t **row
     return k;
 }
 
-/* Writes one merged series (name of series[from], rows paged) unless paging left it empty; the first
- * one written opens the "series" member. */
-static void put_series(wbuf_t *b, const merge_t *mg, size_t from, size_t to, const qm_paging_t *pg, size_t *nout)
+/* Writes one series with rows[off..n); the first one written opens the "series" member. */
+static void put_rows(wbuf_t *b, const series_t *s, const row_t *rows, size_t off, size_t n, size_t *nout)
 {
-    row_t *rows;
-    size_t n = gather_rows(mg, from, to, &rows), off = 0;
-    const series_t *s = &mg->series[from];
-    if (mg->sorted && pg != NULL) {
-        off = pg->offset > 0 ? (size_t)pg->offset : 0;
-        off = off < n ? off : n;
-        if (pg->limit > 0 && (uint64_t)pg->limit < n - off)
-            n = off + (size_t)pg->limit;
-    }
-    if (mg->sorted && n == off)
-        goto Exit;
     wb_str(b, *nout == 0 ? ",\"series\":[{" : ",{");
     ++*nout;
     if (s->namelen > 0) {
@@ -875,7 +867,22 @@ static void put_series(wbuf_t *b, const merge_t *mg, size_t from, size_t to, con
         wb_put(b, "]", 1);
     }
     wb_put(b, "}", 1);
-Exit:
+}
+
+/* One merged series (name of series[from], rows paged), unless paging left it empty. */
+static void put_series(wbuf_t *b, const merge_t *mg, size_t from, size_t to, const qm_paging_t *pg, size_t *nout)
+{
+    row_t *rows;
+    size_t n = gather_rows(mg, from, to, &rows), off = 0;
+    const series_t *s = &mg->series[from];
+    if (mg->sorted && pg != NULL) {
+        off = pg->offset > 0 ? (size_t)pg->offset : 0;
+        off = off < n ? off : n;
+        if (pg->limit > 0 && (uint64_t)pg->limit < n - off)
+            n = off + (size_t)pg->limit;
+    }
+    if (!mg->sorted || n > off)
+        put_rows(b, s, rows, off, n, nout);
     free(rows);
 }
 
@@ -911,13 +918,47 @@ static void failures_text(char *dst, size_t cap, const qm_body_t *bodies, size_t
     }
 }
 
+/* Reads every body: the ok answers' series go to mg->series, the rest is counted and explained. */
+static void read_all(merge_t *mg, const qm_body_t *bodies, size_t n)
+{
+    size_t seq = 0;
+    mg->roots = calloc(n, sizeof(*mg->roots));
+    mg->bad = calloc(n, sizeof(*mg->bad));
+    if (mg->roots == NULL || mg->bad == NULL)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        json_t *msg = NULL;
+        answer_t a = ANS_DOWN;
+        if (bodies[i].ptr != NULL)
+            a = read_answer(mg, i, &bodies[i], &seq, &msg, mg->bad[i], sizeof(mg->bad[i]));
+        mg->nok += a == ANS_OK;
+        mg->nbad += a == ANS_BAD;
+        if (a == ANS_ERROR && mg->first_error == NULL)
+            mg->first_error = msg;
+    }
+}
+
+/* The error member when no backend answered without one; QM_EJSON when one sent garbage. */
+static int put_failure(wbuf_t *b, const merge_t *mg, const qm_body_t *bodies, size_t n, char *err, size_t errcap)
+{
+    char text[4096];
+    wb_str(b, ",\"error\":");
+    if (mg->first_error != NULL) {
+        enc_value(b, mg->first_error);
+        return QM_OK;
+    }
+    failures_text(text, sizeof(text), bodies, n, mg->bad);
+    enc_string(b, text, strlen(text));
+    if (mg->nbad == 0)
+        return QM_OK;
+    seterr(err, errcap, "%s", text);
+    return QM_EJSON;
+}
+
 int qm_merge_show(iql_kind_t kind, const qm_body_t *bodies, size_t n, const qm_paging_t *paging, int statement_id,
                   size_t maxout, qm_buf_t *out, char *err, size_t errcap)
 {
     merge_t mg = {0};
-    char(*bad)[256] = NULL;
-    const char *first_error = NULL;
-    size_t seq = 0, nok = 0, nbad = 0;
     wbuf_t b;
     int ret = QM_OK;
 
@@ -928,45 +969,26 @@ int qm_merge_show(iql_kind_t kind, const qm_body_t *bodies, size_t n, const qm_p
         seterr(err, errcap, "nothing to merge");
         return QM_EINVAL;
     }
-    mg.roots = calloc(n, sizeof(*mg.roots));
-    bad = calloc(n, sizeof(*bad));
-    if (mg.roots == NULL || bad == NULL)
-        abort();
-    for (size_t i = 0; i < n; i++) {
-        const char *msg = NULL;
-        answer_t a = bodies[i].ptr == NULL ? ANS_DOWN : read_answer(&mg, i, &bodies[i], &seq, &msg, bad[i], 256);
-        nok += a == ANS_OK;
-        nbad += a == ANS_BAD;
-        if (a == ANS_ERROR && first_error == NULL)
-            first_error = msg;
-    }
+    read_all(&mg, bodies, n);
     wb_str(&b, "{\"statement_id\":");
     wb_int(&b, statement_id);
-    if (nok > 0) {
+    if (mg.nok > 0)
         put_merged(&b, &mg, paging);
-    } else if (first_error != NULL) {
-        wb_str(&b, ",\"error\":");
-        enc_string(&b, first_error, strlen(first_error));
-    } else {
-        char text[2048];
-        failures_text(text, sizeof(text), bodies, n, bad);
-        wb_str(&b, ",\"error\":");
-        enc_string(&b, text, strlen(text));
-        if (nbad > 0) {
-            ret = QM_EJSON;
-            seterr(err, errcap, "%s", text);
-        }
-    }
-    wb_put(&b, "}", 1);
-    if (ret == QM_OK)
-        ret = wb_finish(&b, out, err, errcap);
     else
-        free(b.ptr);
+        ret = put_failure(&b, &mg, bodies, n, err, errcap);
+    wb_put(&b, "}", 1);
+    if (ret != QM_OK)
+        goto Error;
+    ret = wb_finish(&b, out, err, errcap);
+    b.ptr = NULL;
+
+Error:
+    free(b.ptr);
     for (size_t i = 0; i < n; i++)
         json_decref(mg.roots[i]);
     free(mg.roots);
     free(mg.series);
-    free(bad);
+    free(mg.bad);
     return ret;
 }
 

@@ -61,8 +61,9 @@ typedef struct st_qm_buf_t {
  * sorted as influxd sorts them (bytewise; series keys by measurement, then tag by tag). Databases and
  * retention policies are listed by influxd in creation order, which no backend knows across the
  * cluster: the first answering backend's order is kept and names new to it are appended in the order
- * of the backends that have them. Duplicates are dropped by name (by key for field keys, the first
- * backend's field type wins; by key and value for tag values).
+ * of the backends that have them. Duplicates are dropped by name (by key and value for tag values);
+ * where backends disagree on the rest of a row (a field's type, a retention policy's duration) the
+ * first answering backend's row wins.
  *
  * Failures: a backend that answered with an error (in its result, or a top-level `{"error":…}`) is
  * left out when any other backend answered without one; when every answer is an error the first one

@@ -569,6 +569,22 @@ static void test_encoding(void **state)
     free(got);
 }
 
+/* A SELECT answer recorded from influxd 1.6.7 (control characters, DEL, U+2028 and floats at the edges
+ * of Go's notation switch), re-encoded by the merge's encoder, is unchanged. */
+static void test_encoding_recorded(void **state)
+{
+    (void)state;
+    static const char rec[] =
+        "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"esc\",\"columns\":[\"time\",\"f\",\"g\",\"h\",\"i\","
+        "\"j\",\"s\",\"t\"],\"values\":[[\"1970-01-01T00:00:01Z\",0.000001,1e+21,1.5e-7,123456789.25,-0.1,\"x\\u0001y"
+        "\\u0008z\177\\u2028w\\u001f\\ttab\",\"a b\"]]}]}]}";
+    qm_body_t one = body("a", rec);
+    char *got = merge_body(IQL_K_SHOW_RETENTION_POLICIES, &one, 1, NULL, 0);
+    assert_int_equal(strlen(got), sizeof(rec));
+    assert_memory_equal(got, rec, sizeof(rec) - 1);
+    free(got);
+}
+
 /* Series keys sort by measurement and tag by tag, escapes resolved. */
 static void test_series_order(void **state)
 {
@@ -788,6 +804,7 @@ int main(void)
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_databases_order),
         cmocka_unit_test(test_encoding),
+        cmocka_unit_test(test_encoding_recorded),
         cmocka_unit_test(test_series_order),
         cmocka_unit_test(test_bad_arguments),
         cmocka_unit_test(test_too_big),
