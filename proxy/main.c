@@ -193,7 +193,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     } routes[] = {{"/ping", ip_handle_ping},
                   {"/meta", ip_handle_meta},
                   {"/health", ip_handle_health},
-                  {"/write", ip_handle_write}};
+                  {"/write", ip_handle_write},
+                  {"/query", ip_handle_query}};
     h2o_iovec_t path = hu_path(req);
     (void)self;
 

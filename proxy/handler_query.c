@@ -1,0 +1,657 @@
+/*
+ * handler_query — GET|POST /query (SPEC §7).
+ *
+ * DESIGN: q is split into statements and every statement classified (lib/influxql) before anything
+ * is sent: one rejected statement rejects the request and nothing runs. If every statement can be
+ * answered by one backend (single-measurement SELECT/SHOW … FROM and harmless SHOWs whose backend
+ * sets intersect), the request is forwarded whole to the first eligible backend of the
+ * intersection, failing over on connection errors, timeouts and 5xx, and its answer goes back as it
+ * came (status, Content-Type, Content-Encoding, body). Otherwise the statements run one after the
+ * other, each on its own backend(s) — cluster-wide SHOWs on every queryable backend, merged by
+ * lib/qmerge; CREATE DATABASE / RETENTION POLICY on every backend, queued for those that are down —
+ * and the results are assembled in order with InfluxDB's statement_ids.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "bpool.h"
+#include "dqueue.h"
+#include "http_util.h"
+#include "influxql.h"
+#include "log.h"
+#include "qmerge.h"
+#include "queue.h"
+#include "route.h"
+#include "server.h"
+#include "upstream.h"
+
+#define MAX_STATEMENTS 64
+#define MAX_OUT ((size_t)UP_DEFAULT_MAX_RESPONSE)
+#define FORM_HDR "Content-Type: application/x-www-form-urlencoded"
+
+typedef struct st_query_req_t query_req_t;
+
+typedef struct st_qjob_t {
+    query_req_t *q;
+    size_t backend;
+    up_job_t *job;
+    int done;
+    up_class_t klass;
+    int status;
+    char *body, *content_type, *content_encoding, *influx_error;
+    size_t body_len;
+    char message[UP_MESSAGE_SIZE];
+} qjob_t;
+
+struct st_query_req_t {
+    h2o_req_t *req;
+    ip_thread_t *thread;
+    cfg_t *cfg;
+    h2o_iovec_t form; /* the parameters: query string, or the POST form body */
+    h2o_iovec_t q, db, rp, epoch, pretty, chunked, chunk_size, params;
+    h2o_iovec_t accept, accept_encoding;
+    size_t nstmts;
+    iql_slice_t stmts[MAX_STATEMENTS];
+    iql_stmt_t *cls;
+    unsigned char *mask; /* nstmts x nbackends: who can answer each statement */
+    /* execution */
+    size_t cur; /* statement being executed (per-statement mode) */
+    int whole;  /* forwarding the request whole */
+    unsigned char *tried;
+    qjob_t *jobs; /* one per backend */
+    size_t pending;
+    qm_buf_t *results; /* per statement: result object JSON */
+    uint64_t started_ms;
+};
+
+/* ---- small helpers ---- */
+
+static void qjob_reset(qjob_t *j)
+{
+    if (j->job != NULL)
+        up_cancel(j->job);
+    free(j->body);
+    free(j->content_type);
+    free(j->content_encoding);
+    free(j->influx_error);
+    memset(j, 0, sizeof(*j));
+}
+
+static void on_dispose(void *p)
+{
+    query_req_t *q = p;
+    if (q->jobs != NULL)
+        for (size_t i = 0; i < q->cfg->nbackends; i++)
+            qjob_reset(&q->jobs[i]);
+    if (q->results != NULL)
+        for (size_t i = 0; i < q->nstmts; i++)
+            free(q->results[i].ptr);
+    free(q->results);
+    free(q->jobs);
+    free(q->tried);
+    free(q->mask);
+    free(q->cls);
+    if (q->cfg != NULL)
+        cfg_release(q->cfg);
+}
+
+static int truthy(h2o_iovec_t v)
+{
+    return v.len != 0 && (h2o_memis(v.base, v.len, H2O_STRLIT("true")) || h2o_memis(v.base, v.len, H2O_STRLIT("1")));
+}
+
+static void form_add(ubuf_t *u, const char *name, h2o_iovec_t v, h2o_mem_pool_t *pool)
+{
+    if (v.len == 0)
+        return;
+    h2o_iovec_t e = hu_url_encode(pool, v.base, v.len);
+    if (u->len != 0)
+        ubuf_append(u, "&", 1);
+    ubuf_append(u, name, strlen(name));
+    ubuf_append(u, "=", 1);
+    ubuf_append(u, e.base, e.len);
+}
+
+static h2o_iovec_t header_value(h2o_req_t *req, const h2o_token_t *token)
+{
+    ssize_t i = h2o_find_header(&req->headers, token, -1);
+    return i >= 0 ? req->headers.entries[i].value : h2o_iovec_init(NULL, 0);
+}
+
+/* Candidates for a statement in query order (bp_select): eligible members of @mask. */
+static size_t select_backends(query_req_t *q, const unsigned char *mask, const unsigned char *tried, size_t *order)
+{
+    size_t n = q->cfg->nbackends, m = 0;
+    bp_cand_t cands[n + 1];
+    size_t idx[n + 1], ord[n + 1];
+    for (size_t i = 0; i < n; i++) {
+        if (!mask[i] || (tried != NULL && tried[i]))
+            continue;
+        const cfg_backend_t *b = &q->cfg->backends[i];
+        cands[m] = (bp_cand_t){b->zone, (unsigned char)__atomic_load_n(&ip_server.healthy[i], __ATOMIC_RELAXED),
+                               (unsigned char)b->writeonly, (unsigned char)ip_queue_nonempty(i)};
+        idx[m++] = i;
+    }
+    size_t k = bp_select(cands, m, q->cfg->node.zone, NULL, ord);
+    for (size_t i = 0; i < k; i++)
+        order[i] = idx[ord[i]];
+    return k;
+}
+
+/* ---- upstream ---- */
+
+static void on_qjob_done(up_job_t *job, void *cbdata);
+
+static int send_query(query_req_t *q, size_t b, h2o_iovec_t stmt, int whole)
+{
+    const cfg_backend_t *be = &q->cfg->backends[b];
+    h2o_mem_pool_t *pool = &q->req->pool;
+    qjob_t *j = &q->jobs[b];
+    ubuf_t url, form;
+    char err[256];
+    const char *hdrs[3];
+    size_t nh = 0;
+    char *ha = NULL, *he = NULL;
+
+    qjob_reset(j);
+    j->q = q;
+    j->backend = b;
+    ubuf_init(&url, 4096);
+    ubuf_init(&form, SIZE_MAX);
+    ubuf_append(&url, be->url, strlen(be->url));
+    ubuf_append(&url, "/query", 7);
+    form_add(&form, "q", stmt, pool);
+    form_add(&form, "db", *be->db != '\0' && q->db.len != 0 ? h2o_iovec_init(be->db, strlen(be->db)) : q->db, pool);
+    form_add(&form, "rp", q->rp, pool);
+    form_add(&form, "epoch", q->epoch, pool);
+    form_add(&form, "params", q->params, pool);
+    hdrs[nh++] = FORM_HDR;
+    if (whole) {
+        /* the answer goes back as it comes: the client's format, encoding and chunking */
+        form_add(&form, "pretty", q->pretty, pool);
+        form_add(&form, "chunked", q->chunked, pool);
+        form_add(&form, "chunk_size", q->chunk_size, pool);
+        if (q->accept.len != 0) {
+            ha = h2o_mem_alloc_pool(pool, q->accept.len + 9);
+            snprintf(ha, q->accept.len + 9, "Accept: %.*s", (int)q->accept.len, q->accept.base);
+            hdrs[nh++] = ha;
+        }
+        if (q->accept_encoding.len != 0) {
+            he = h2o_mem_alloc_pool(pool, q->accept_encoding.len + 18);
+            snprintf(he, q->accept_encoding.len + 18, "Accept-Encoding: %.*s", (int)q->accept_encoding.len,
+                     q->accept_encoding.base);
+            hdrs[nh++] = he;
+        }
+    }
+    up_req_t r = {.method = UP_POST,
+                  .url = url.base,
+                  .headers = hdrs,
+                  .num_headers = nh,
+                  .body = form.base,
+                  .body_len = form.len,
+                  .timeout_ms = (uint32_t)be->timeoutquery,
+                  .username = *be->username != '\0' ? be->username : NULL,
+                  .password = be->password,
+                  .insecure = be->insecure,
+                  .max_response = UP_DEFAULT_MAX_RESPONSE,
+                  .receiver = &q->thread->up_receiver,
+                  .cb = on_qjob_done,
+                  .cbdata = j};
+    ubuf_append(&url, "", 1);
+    r.url = url.base;
+    j->job = up_job_new(&r, err, sizeof(err));
+    ubuf_free(&url);
+    ubuf_free(&form);
+    if (j->job == NULL) {
+        ip_log(IP_LOG_ERROR, "query to %s: %s", be->name, err);
+        return -1;
+    }
+    q->pending++;
+    up_submit(ip_server.up, j->job);
+    return 0;
+}
+
+/* ---- answers ---- */
+
+static void send_backend_answer(query_req_t *q, qjob_t *j)
+{
+    h2o_req_t *req = q->req;
+    req->res.status = j->status;
+    req->res.reason = hu_reason(j->status);
+    hu_add_influx_headers(req);
+    if (j->content_type != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, j->content_type,
+                       strlen(j->content_type));
+    if (j->content_encoding != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_ENCODING, NULL, j->content_encoding,
+                       strlen(j->content_encoding));
+    if (j->influx_error != NULL)
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-influxdb-error"), 0, "X-Influxdb-Error",
+                              j->influx_error, strlen(j->influx_error));
+    req->res.content_length = j->body_len;
+    h2o_send_inline(req, j->body != NULL ? j->body : "", j->body_len);
+}
+
+/* A statement's measurements for messages: the first source as written. */
+static void stmt_target(const iql_stmt_t *st, char *buf, size_t cap)
+{
+    if (st->nsources == 0 || iql_ident_copy(&st->sources[0].name, buf, cap) < 0)
+        snprintf(buf, cap, "%.*s", (int)(st->text.len < 100 ? st->text.len : 100), st->text.ptr);
+}
+
+static void send_no_backend(query_req_t *q, size_t s, const char *last_error)
+{
+    char m[1024], name[256];
+    stmt_target(&q->cls[s], name, sizeof(name));
+    snprintf(m, sizeof(m), "no healthy backend for measurement %s%s%s", name, last_error ? ": " : "",
+             last_error ? last_error : "");
+    hu_send_error(q->req, 503, m);
+}
+
+static void trace(query_req_t *q, int status)
+{
+    if (!q->cfg->node.querytracing)
+        return;
+    ip_log(IP_LOG_INFO, "query db=%.*s q=%.*s status=%d in %llu ms", (int)q->db.len, q->db.base,
+           (int)(q->q.len < 500 ? q->q.len : 500), q->q.base, status,
+           (unsigned long long)(ip_now_ms() - q->started_ms));
+}
+
+/* ---- whole-request forwarding ---- */
+
+static void forward_next(query_req_t *q, const char *last_error)
+{
+    size_t order[q->cfg->nbackends + 1];
+    size_t n = select_backends(q, q->mask, q->tried, order);
+    for (size_t i = 0; i < n; i++) {
+        q->tried[order[i]] = 1;
+        if (send_query(q, order[i], q->q, 1) == 0)
+            return;
+    }
+    send_no_backend(q, 0, last_error);
+    trace(q, 503);
+}
+
+static int failover_worthy(const qjob_t *j)
+{
+    return j->klass == UP_UNREACHABLE || (j->klass == UP_REFUSED && j->status >= 500) || j->klass == UP_TOO_LARGE;
+}
+
+/* ---- per-statement execution ---- */
+
+static void run_statement(query_req_t *q);
+
+static void finish_all(query_req_t *q)
+{
+    qm_buf_t out = {NULL, 0};
+    char err[256];
+    if (qm_assemble(q->results, q->nstmts, truthy(q->pretty), MAX_OUT, &out, err, sizeof(err)) != 0) {
+        hu_send_error(q->req, 500, err);
+        trace(q, 500);
+        return;
+    }
+    hu_send_json(q->req, 200, out.ptr, out.len);
+    free(out.ptr);
+    trace(q, 200);
+}
+
+static void statement_done(query_req_t *q, qm_buf_t result)
+{
+    q->results[q->cur++] = result;
+    if (q->cur == q->nstmts)
+        finish_all(q);
+    else
+        run_statement(q);
+}
+
+static qm_buf_t error_result(size_t id, const char *msg)
+{
+    qm_buf_t out = {NULL, 0};
+    if (qm_error_result((int)id, msg != NULL ? msg : "", MAX_OUT, &out) != 0)
+        abort();
+    return out;
+}
+
+/* The single answer of a routed statement arrived (or failed over). */
+static void routed_done(query_req_t *q, qjob_t *j)
+{
+    qm_buf_t res = {NULL, 0};
+    char err[256];
+    if (qm_extract(j->body, j->body_len, 0, (int)q->cur, MAX_OUT, &res, err, sizeof(err)) != 0) {
+        if (j->klass != UP_OK) {
+            res = error_result(q->cur, j->influx_error != NULL ? j->influx_error : j->message);
+        } else {
+            hu_send_error(q->req, 502, err);
+            return;
+        }
+    }
+    statement_done(q, res);
+}
+
+static void route_next(query_req_t *q, const char *last_error)
+{
+    size_t nb = q->cfg->nbackends;
+    size_t order[nb + 1];
+    size_t n = select_backends(q, q->mask + q->cur * nb, q->tried, order);
+    const iql_stmt_t *st = &q->cls[q->cur];
+    for (size_t i = 0; i < n; i++) {
+        q->tried[order[i]] = 1;
+        if (send_query(q, order[i], h2o_iovec_init(st->text.ptr, st->text.len), 0) == 0)
+            return;
+    }
+    send_no_backend(q, q->cur, last_error);
+    trace(q, 503);
+}
+
+static void fanout_done(query_req_t *q)
+{
+    size_t nb = q->cfg->nbackends, n = 0;
+    qm_body_t bodies[nb + 1];
+    qm_buf_t res = {NULL, 0};
+    char err[512];
+    const iql_stmt_t *st = &q->cls[q->cur];
+    for (size_t i = 0; i < nb; i++) {
+        qjob_t *j = &q->jobs[i];
+        if (!q->tried[i])
+            continue;
+        int answered = j->klass == UP_OK || (j->klass == UP_REFUSED && j->status < 500);
+        bodies[n++] = (qm_body_t){q->cfg->backends[i].name, answered ? j->body : NULL, answered ? j->body_len : 0,
+                                  answered ? NULL : j->message};
+    }
+    qm_paging_t paging = {st->limit, st->offset, st->slimit, st->soffset};
+    int ret = qm_merge_show(st->kind, bodies, n, &paging, (int)q->cur, MAX_OUT, &res, err, sizeof(err));
+    if (ret != 0) {
+        hu_send_error(q->req, 502, err);
+        trace(q, 502);
+        return;
+    }
+    statement_done(q, res);
+}
+
+static void fanout_start(query_req_t *q)
+{
+    size_t nb = q->cfg->nbackends;
+    size_t order[nb + 1];
+    unsigned char all[nb + 1];
+    const iql_stmt_t *st = &q->cls[q->cur];
+    memset(all, 1, nb);
+    size_t n = select_backends(q, all, NULL, order);
+    for (size_t i = 0; i < n; i++) {
+        q->tried[order[i]] = 1;
+        send_query(q, order[i], h2o_iovec_init(st->bare.ptr, st->bare.len), 0);
+    }
+    if (q->pending == 0) {
+        char m[128];
+        snprintf(m, sizeof(m), "no healthy backend to answer %.*s", (int)(st->text.len < 60 ? st->text.len : 60),
+                 st->text.ptr);
+        statement_done(q, error_result(q->cur, m));
+    }
+}
+
+/* The statement with the backend's own database name spliced over the statement's. */
+static h2o_iovec_t broadcast_text(query_req_t *q, size_t b)
+{
+    const iql_stmt_t *st = &q->cls[q->cur];
+    const cfg_backend_t *be = &q->cfg->backends[b];
+    if (*be->db == '\0' || st->db.kind == IQL_ID_NONE)
+        return h2o_iovec_init(st->text.ptr, st->text.len);
+    char quoted[1024];
+    int ql = iql_quote_ident(be->db, strlen(be->db), quoted, sizeof(quoted));
+    size_t pre = (size_t)(st->db.tok.ptr - st->text.ptr), post = st->text.len - pre - st->db.tok.len;
+    char *t = h2o_mem_alloc_pool(&q->req->pool, pre + (size_t)ql + post);
+    memcpy(t, st->text.ptr, pre);
+    memcpy(t + pre, quoted, (size_t)ql);
+    memcpy(t + pre + ql, st->db.tok.ptr + st->db.tok.len, post);
+    return h2o_iovec_init(t, pre + (size_t)ql + post);
+}
+
+static void broadcast_start(query_req_t *q)
+{
+    for (size_t i = 0; i < q->cfg->nbackends; i++) {
+        q->tried[i] = 1;
+        if (ip_queue_nonempty(i) || !__atomic_load_n(&ip_server.healthy[i], __ATOMIC_RELAXED) ||
+            send_query(q, i, broadcast_text(q, i), 0) != 0) {
+            /* down or behind on its queue: it gets the statement before its later writes */
+            q->jobs[i].done = 1;
+            q->jobs[i].klass = UP_UNREACHABLE;
+            snprintf(q->jobs[i].message, sizeof(q->jobs[i].message), "queued");
+        }
+    }
+    if (q->pending == 0) {
+        /* fall through to broadcast_done via the common path */
+    }
+}
+
+static void broadcast_done(query_req_t *q)
+{
+    size_t nb = q->cfg->nbackends;
+    qjob_t *first_ok = NULL, *first_refused = NULL;
+    for (size_t i = 0; i < nb; i++) {
+        qjob_t *j = &q->jobs[i];
+        if (j->klass == UP_OK && first_ok == NULL)
+            first_ok = j;
+        if (j->klass == UP_REFUSED && j->status < 500 && first_refused == NULL)
+            first_refused = j;
+    }
+    if (first_ok == NULL && first_refused != NULL) {
+        routed_done(q, first_refused);
+        return;
+    }
+    for (size_t i = 0; i < nb; i++) {
+        qjob_t *j = &q->jobs[i];
+        if (j->klass == UP_OK)
+            continue;
+        h2o_iovec_t text = broadcast_text(q, i);
+        const cfg_backend_t *be = &q->cfg->backends[i];
+        h2o_iovec_t db = *be->db != '\0' ? h2o_iovec_init(be->db, strlen(be->db)) : q->db;
+        int ret = ip_queue_append_stmt(i, db.base, db.len, text.base, text.len);
+        if (ret != 0) {
+            char m[300];
+            snprintf(m, sizeof(m), "backend %s: could not run or queue the statement: %s", be->name, dq_strerror(ret));
+            statement_done(q, error_result(q->cur, m));
+            return;
+        }
+        ip_log(IP_LOG_INFO, "backend %s: statement queued: %.*s", be->name, (int)text.len, text.base);
+    }
+    if (first_ok != NULL)
+        routed_done(q, first_ok);
+    else
+        statement_done(q, error_result(q->cur, NULL));
+}
+
+static void run_statement(query_req_t *q)
+{
+    const iql_stmt_t *st = &q->cls[q->cur];
+    memset(q->tried, 0, q->cfg->nbackends);
+    for (size_t i = 0; i < q->cfg->nbackends; i++)
+        qjob_reset(&q->jobs[i]);
+    q->pending = 0;
+    switch (st->cls) {
+    case IQL_FANOUT:
+        fanout_start(q);
+        return;
+    case IQL_BROADCAST:
+        broadcast_start(q);
+        if (q->pending == 0)
+            broadcast_done(q);
+        return;
+    default:
+        route_next(q, NULL);
+        return;
+    }
+}
+
+static void on_qjob_done(up_job_t *job, void *cbdata)
+{
+    qjob_t *j = cbdata;
+    query_req_t *q = j->q;
+    j->job = NULL;
+    j->done = 1;
+    j->klass = job->res.klass;
+    j->status = job->res.status;
+    memcpy(j->message, job->res.message, sizeof(j->message));
+    j->body = up_job_take_body(job, &j->body_len);
+    j->content_type = job->res.content_type != NULL ? strdup(job->res.content_type) : NULL;
+    j->content_encoding = job->res.content_encoding != NULL ? strdup(job->res.content_encoding) : NULL;
+    j->influx_error = job->res.influx_error != NULL ? strdup(job->res.influx_error) : NULL;
+    q->pending--;
+    if (failover_worthy(j))
+        ip_log(IP_LOG_WARN, "query to backend %s failed: %s", q->cfg->backends[j->backend].name, j->message);
+
+    if (q->whole) {
+        if (failover_worthy(j)) {
+            forward_next(q, j->message);
+            return;
+        }
+        send_backend_answer(q, j);
+        trace(q, j->status);
+        return;
+    }
+    if (q->pending != 0)
+        return;
+    switch (q->cls[q->cur].cls) {
+    case IQL_FANOUT:
+        fanout_done(q);
+        return;
+    case IQL_BROADCAST:
+        broadcast_done(q);
+        return;
+    default:
+        if (failover_worthy(j))
+            route_next(q, j->message);
+        else
+            routed_done(q, j);
+        return;
+    }
+}
+
+/* ---- request ---- */
+
+static int read_params(query_req_t *q)
+{
+    h2o_req_t *req = q->req;
+    h2o_mem_pool_t *pool = &req->pool;
+    h2o_iovec_t qs = hu_query_string(req);
+    h2o_iovec_t ct = header_value(req, H2O_TOKEN_CONTENT_TYPE);
+    int form = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) && ct.len >= 33 &&
+               h2o_lcstris(ct.base, 33, H2O_STRLIT("application/x-www-form-urlencoded"));
+    static const struct {
+        const char *name;
+        size_t off;
+    } params[] = {
+        {"q", offsetof(query_req_t, q)},
+        {"db", offsetof(query_req_t, db)},
+        {"rp", offsetof(query_req_t, rp)},
+        {"epoch", offsetof(query_req_t, epoch)},
+        {"pretty", offsetof(query_req_t, pretty)},
+        {"chunked", offsetof(query_req_t, chunked)},
+        {"chunk_size", offsetof(query_req_t, chunk_size)},
+        {"params", offsetof(query_req_t, params)},
+    };
+    for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
+        h2o_iovec_t *slot = (h2o_iovec_t *)((char *)q + params[i].off);
+        /* a form body wins over the query string, as in Go's Request.FormValue */
+        if (!(form && hu_param(pool, req->entity, params[i].name, slot)))
+            hu_param(pool, qs, params[i].name, slot);
+    }
+    q->accept = header_value(req, H2O_TOKEN_ACCEPT);
+    q->accept_encoding = header_value(req, H2O_TOKEN_ACCEPT_ENCODING);
+    if (q->q.len == 0) {
+        hu_send_error(req, 400, "missing required parameter \"q\"");
+        return -1;
+    }
+    const char *ndb = q->cfg->node.db;
+    if (*ndb != '\0' && q->db.len != 0 && !h2o_memis(q->db.base, q->db.len, ndb, strlen(ndb))) {
+        char m[300];
+        snprintf(m, sizeof(m), "database not found: \"%.*s\"", (int)q->db.len, q->db.base);
+        hu_send_error(req, 404, m);
+        return -1;
+    }
+    return 0;
+}
+
+/* Splits and classifies every statement; a rejected one answers the request. */
+static int classify(query_req_t *q)
+{
+    char err[1024];
+    size_t nb = q->cfg->nbackends;
+    int n = iql_split(q->q.base, q->q.len, q->stmts, MAX_STATEMENTS, err, sizeof(err));
+    if (n < 0) {
+        hu_send_error(q->req, 400, err);
+        return -1;
+    }
+    if (n == 0) {
+        hu_send_error(q->req, 400, "missing required parameter \"q\"");
+        return -1;
+    }
+    q->nstmts = (size_t)n;
+    q->cls = calloc(q->nstmts, sizeof(*q->cls));
+    q->mask = calloc(q->nstmts * nb + 1, 1);
+    for (size_t i = 0; i < q->nstmts; i++) {
+        iql_stmt_t *st = &q->cls[i];
+        if (iql_classify(ip_server.iql, q->stmts[i].ptr, q->stmts[i].len, st, err, sizeof(err)) != 0) {
+            hu_send_error(q->req, 400, err);
+            return -1;
+        }
+        unsigned char *m = q->mask + i * nb;
+        if (st->cls == IQL_ROUTE) {
+            int c = rt_query_backends(q->cfg, st, m, err, sizeof(err));
+            if (c <= 0) {
+                hu_send_error(q->req, 400, err);
+                return -1;
+            }
+        } else {
+            memset(m, 1, nb);
+        }
+    }
+    return 0;
+}
+
+/* Whether one backend can answer everything: then the request is forwarded whole. */
+static int plan_whole(query_req_t *q)
+{
+    size_t nb = q->cfg->nbackends;
+    unsigned char *all = q->mask + 0; /* statement 0's row becomes the intersection */
+    for (size_t i = 0; i < q->nstmts; i++)
+        if (q->cls[i].cls != IQL_ROUTE && q->cls[i].cls != IQL_FORWARD_ANY)
+            return 0;
+    unsigned char inter[nb + 1];
+    memcpy(inter, all, nb);
+    for (size_t i = 1; i < q->nstmts; i++)
+        for (size_t b = 0; b < nb; b++)
+            inter[b] &= q->mask[i * nb + b];
+    size_t any = 0;
+    for (size_t b = 0; b < nb; b++)
+        any += inter[b];
+    if (any == 0)
+        return 0;
+    memcpy(all, inter, nb);
+    return 1;
+}
+
+void ip_handle_query(h2o_req_t *req)
+{
+    query_req_t *q;
+
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
+        !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+        hu_send_error(req, 405, "method not allowed (use GET or POST)");
+        return;
+    }
+    q = h2o_mem_alloc_shared(&req->pool, sizeof(*q), on_dispose);
+    memset(q, 0, sizeof(*q));
+    q->req = req;
+    q->thread = ip_thread_of(req);
+    q->cfg = ip_cfg_get();
+    q->started_ms = ip_now_ms();
+    if (read_params(q) != 0 || classify(q) != 0)
+        return;
+    q->tried = calloc(q->cfg->nbackends + 1, 1);
+    q->jobs = calloc(q->cfg->nbackends + 1, sizeof(*q->jobs));
+    q->results = calloc(q->nstmts + 1, sizeof(*q->results));
+    if (plan_whole(q)) {
+        q->whole = 1;
+        forward_next(q, NULL);
+        return;
+    }
+    run_statement(q);
+}
