@@ -1,13 +1,16 @@
 """The write path (SPEC §5-§6) through the real daemon to real influxd backends.
 
 Keymaps: cpu -> A, mem -> B, `c pu` and `c,pu` -> B, ovr -> AO (A with db=other), _default_ -> A,B.
-Node l1 is plain, l2 has nexts=C, l3 has maxbodymb=1, l4 accepts only database onlydb. Every test writes into its own database, so the
-tests share the backends and nodes without disturbing each other. Where InfluxDB defines the answer,
-the same request is sent straight to an influxd and the two answers are compared.
+Node l1 is plain, l2 has nexts=C, l3 has maxbodymb=1, l4 accepts only database onlydb. Every test
+writes into its own database, so the tests share the backends and nodes without disturbing each other.
+Where InfluxDB defines the answer, the same request is sent straight to an influxd and the two answers
+are compared.
 """
 
 import gzip
 import itertools
+import json
+import socket
 import time
 
 import pytest
@@ -55,7 +58,8 @@ def cl(redis_mod, influxd_mod, proxy_mod, tmp_path_factory):
     c.keymaps = {"cpu": ["A"], "mem": ["B"], "c pu": ["B"], "c,pu": ["B"], "ovr": ["AO"], "_default_": ["A", "B"]}
     ports = [free_port() for _ in range(4)]
     nodes = {}
-    for n, (name, extra) in enumerate((("l1", {}), ("l2", {"nexts": "C"}), ("l3", {"maxbodymb": 1}), ("l4", {"db": "onlydb"}))):
+    node_extra = (("l1", {}), ("l2", {"nexts": "C"}), ("l3", {"maxbodymb": 1}), ("l4", {"db": "onlydb"}))
+    for n, (name, extra) in enumerate(node_extra):
         nodes[name] = dict(extra, listenaddr="127.0.0.1:%d" % ports[n],
                            datadir=str(tmp_path_factory.mktemp("data-" + name)))
     c.l1 = proxy_mod(redis_mod, c.backends, c.keymaps, node="l1", node_fields=nodes["l1"],
@@ -204,8 +208,8 @@ def test_receive_time_in_request_precision(cl, precision):
 
 # An instant given in every precision ("" is the default, nanoseconds); each value is what a client would
 # send for it.
-EXPLICIT = {"": 1600000000123456789, "n": 1600000000123456789, "ns": 1600000000123456789, "u": 1600000000123456, "us": 1600000000123456,
-            "ms": 1600000000123, "s": 1600000000, "m": 26666666, "h": 444444}
+EXPLICIT = {"": 1600000000123456789, "n": 1600000000123456789, "ns": 1600000000123456789, "u": 1600000000123456,
+            "us": 1600000000123456, "ms": 1600000000123, "s": 1600000000, "m": 26666666, "h": 444444}
 
 
 # influxd 1.6 knows only n, u, ms, s, m and h: it reads "us" (and anything else) as nanoseconds. SPEC §6
@@ -491,7 +495,12 @@ def test_field_type_conflict_everywhere_is_influxds_partial_write(cl):
     assert queue_records(cl.l1) == {"A": 0, "B": 0, "C": 0, "AO": 0}
 
 
-@pytest.mark.parametrize("consistency", ["bogus", "all", "any", "one", "quorum"])
+@pytest.mark.parametrize("consistency", [
+    pytest.param("bogus", marks=pytest.mark.xfail(
+        strict=True, reason="since write coalescing the consistency parameter is no longer sent to the backends "
+        "nor checked: consistency=bogus gets 204 and the line is stored, influxd answers 400 "
+        "{\"error\":\"invalid consistency level\"} and stores nothing")),
+    "all", "any", "one", "quorum"])
 def test_consistency_is_passed_on(cl, consistency):
     db = cl.fresh_db()
     ref = cl.fresh_db("ref")
@@ -588,23 +597,73 @@ def test_bad_precision_is_400(cl, precision):
     assert stored(cl.a, db) == {} and stored(cl.b, db) == {}
 
 
-def test_body_over_maxbodymb_is_413(cl):
+def raw_request(port, head, parts=(), timeout=10):
+    """Sends @head (request line and headers, no blank line), then @parts, then reads one response
+    without sending more: (status, {lower-case header: value}, body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(head.encode() + b"\r\n\r\n")
+        for part in parts:
+            s.sendall(part)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            got = s.recv(65536)
+            assert got, "connection closed before a response: %r" % buf
+            buf += got
+        top, _, body = buf.partition(b"\r\n\r\n")
+        lines = top.decode("latin-1").split("\r\n")
+        headers = {k.strip().lower(): v.strip() for k, v in (line.split(":", 1) for line in lines[1:])}
+        while len(body) < int(headers.get("content-length", "0")):
+            got = s.recv(65536)
+            if not got:
+                break
+            body += got
+        return int(lines[0].split()[1]), headers, body
+
+
+BIG_LINE = b"big,host=server01 value=0.64,other=12345i 1000000000\n"
+
+
+def over_cap_content_length(cl, db, size):
+    """A body of @size bytes announced by Content-Length; only the head is sent."""
+    return raw_request(cl.l3.port, "POST /write?db=%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d" % (db, size))
+
+
+def over_cap_chunked(cl, db):
+    """17 chunks of 64 KiB (just over 1 MiB), then nothing: not even the last chunk."""
+    piece = (BIG_LINE * (64 * 1024 // len(BIG_LINE) + 1))[:64 * 1024]
+    chunk = b"%x\r\n%s\r\n" % (len(piece), piece)
+    return raw_request(cl.l3.port, "POST /write?db=%s HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked" % db,
+                       [chunk] * 17)
+
+
+def test_body_over_maxbodymb_is_413_without_reading_it(cl):
     db = cl.fresh_db()
-    line = "big,host=server01 value=0.64,other=12345i 1000000000\n"
-    body = line * (2 * 1024 * 1024 // len(line) + 1)
-    r = post_write(cl.l3, body, {"db": db})
-    assert r.status_code == 413, r.text[:200]
+    status, _, body = over_cap_content_length(cl, db, 2 * 1024 * 1024)
+    assert status == 413, body
     assert stored(cl.a, db) == {}
 
 
 def test_chunked_body_over_maxbodymb_is_413(cl):
     db = cl.fresh_db()
-    line = b"big,host=server01 value=0.64,other=12345i 1000000000\n"
-    piece = line * (64 * 1024 // len(line))
-    r = requests.post(cl.l3.url + "/write", params={"db": db}, data=iter([piece] * 40), timeout=15)
-    assert r.request.headers.get("Transfer-Encoding") == "chunked"
-    assert r.status_code == 413, r.text[:200]
+    status, _, body = over_cap_chunked(cl, db)
+    assert status == 413, body
     assert stored(cl.a, db) == {}
+
+
+@pytest.mark.xfail(strict=True, reason="a body over maxbodymb (Content-Length or chunked) gets h2o's own 413: "
+                   "text/plain 'request entity is too large', no X-Influxdb-Version/Build, no X-Influxdb-Error; "
+                   "influxd answers application/json {\"error\":\"Request Entity Too Large\"} (as the proxy "
+                   "already does for gzip bodies)")
+@pytest.mark.parametrize("how", ["content-length", "chunked"])
+def test_413_is_influxds_answer(cl, how):
+    db = cl.fresh_db()
+    status, headers, body = (over_cap_content_length(cl, db, 2 * 1024 * 1024) if how == "content-length"
+                             else over_cap_chunked(cl, db))
+    assert status == 413
+    assert headers.get("content-type", "").startswith("application/json"), headers
+    assert json.loads(body) == {"error": "Request Entity Too Large"}
+    assert headers.get("x-influxdb-error") == "Request Entity Too Large"
+    assert headers.get("x-influxdb-version", "") != "" and headers.get("x-influxdb-build", "") != ""
 
 
 def test_gzip_body_over_maxbodymb_after_decompression_is_413(cl):
@@ -631,14 +690,18 @@ def body_of_size(size, measurement):
 def test_maxbodymb_boundary(cl, use_gzip):
     db = cl.fresh_db()
     headers = {"Content-Encoding": "gzip"} if use_gzip else {}
-    for size, status in ((1024 * 1024, 204), (1024 * 1024 + 1, 413)):
-        body, n = body_of_size(size, "edge%d" % size)
-        data = gzip.compress(body.encode()) if use_gzip else body.encode()
-        r = post_write(cl.l3, data, {"db": db}, headers)
-        assert r.status_code == status, (size, r.text[:200])
-        if status == 204:
-            assert len(stored(cl.a, db)["edge%d" % size]) == n
-    assert set(stored(cl.a, db)) == {"edge1048576"}
+    body, n = body_of_size(1024 * 1024, "edge")
+    r = post_write(cl.l3, gzip.compress(body.encode()) if use_gzip else body, {"db": db}, headers)
+    assert r.status_code == 204, r.text[:200]
+    assert len(stored(cl.a, db)["edge"]) == n
+    if use_gzip:
+        body, _ = body_of_size(1024 * 1024 + 1, "over")
+        r = post_write(cl.l3, gzip.compress(body.encode()), {"db": db}, headers)
+        assert r.status_code == 413, r.text[:200]
+    else:
+        status, _, text = over_cap_content_length(cl, db, 1024 * 1024 + 1)
+        assert status == 413, text
+    assert set(stored(cl.a, db)) == {"edge"}
 
 
 def test_body_under_maxbodymb_is_accepted(cl):
