@@ -954,7 +954,7 @@ int lp_parse_precision(const char *s, size_t len, lp_precision_t *out)
     size_t i;
 
     for (i = 0; i < sizeof(precision_names) / sizeof(precision_names[0]); i++) {
-        if (strlen(precision_names[i].name) == len && memcmp(precision_names[i].name, s, len) == 0) {
+        if (strlen(precision_names[i].name) == len && (len == 0 || memcmp(precision_names[i].name, s, len) == 0)) {
             *out = precision_names[i].prec;
             return 0;
         }

@@ -222,7 +222,10 @@ static void setup_h2o(const cfg_t *cfg)
     handler->on_req = on_req;
 }
 
-static int init_thread(ip_thread_t *t, int fd)
+/* Must run on the thread that will run the loop: h2o 2.2.5 sockets recycle their buffers through the
+ * creating thread's (thread-local) buffer prototype, with no lock, so a socket made on one thread and
+ * read on another corrupts the first thread's free list. */
+static void init_thread(ip_thread_t *t, int fd)
 {
     t->loop = h2o_evloop_create();
     h2o_context_init(&t->ctx, t->loop, &ip_server.h2o_config);
@@ -232,7 +235,6 @@ static int init_thread(ip_thread_t *t, int fd)
     t->listener = h2o_evloop_socket_create(t->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     t->listener->data = t;
     h2o_socket_read_start(t->listener, on_accept);
-    return 0;
 }
 
 /* Runs the loop until SIGTERM/SIGINT, then stops accepting and lets the requests being answered
@@ -253,6 +255,14 @@ static void *run_loop(void *arg)
         ip_log(IP_LOG_WARN, "thread %d: %zu requests still unanswered after %d ms; stopping anyway", t->id, t->active,
                DRAIN_MS);
     return NULL;
+}
+
+static void *thread_main(void *arg)
+{
+    ip_thread_t *t = arg;
+    init_thread(t, t->listen_fd);
+    pthread_barrier_wait(&ip_server.started);
+    return run_loop(t);
 }
 
 static void on_signal(int sig)
@@ -276,14 +286,17 @@ static int start_threads(const cfg_t *cfg)
             return -1;
         }
         ip_server.threads[i].id = (int)i;
-        init_thread(&ip_server.threads[i], fd);
+        ip_server.threads[i].listen_fd = fd;
     }
+    init_thread(&ip_server.threads[0], ip_server.threads[0].listen_fd);
     if (ip_health_start(&ip_server.threads[0], err, sizeof(err)) != 0) {
         ip_log(IP_LOG_ERROR, "%s", err);
         return -1;
     }
+    pthread_barrier_init(&ip_server.started, NULL, (unsigned)n);
     for (size_t i = 1; i < n; i++)
-        pthread_create(&ip_server.threads[i].tid, NULL, run_loop, &ip_server.threads[i]);
+        pthread_create(&ip_server.threads[i].tid, NULL, thread_main, &ip_server.threads[i]);
+    pthread_barrier_wait(&ip_server.started);
     return 0;
 }
 

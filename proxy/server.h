@@ -28,6 +28,7 @@ typedef struct st_ip_thread_t {
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener;
+    int listen_fd;
     h2o_multithread_receiver_t up_receiver; /* completions of upstream jobs submitted by this loop */
     void *wbatch;                           /* write coalescing lanes of this loop (wbatch.c) */
     size_t active;                          /* writes and queries being answered (drained on SIGTERM) */
@@ -47,6 +48,7 @@ typedef struct st_ip_server_t {
     struct st_ip_health_t *health;
     h2o_globalconf_t h2o_config;
     ip_thread_t *threads;
+    pthread_barrier_t started; /* every loop thread has created its loop */
     size_t nthreads;
     volatile sig_atomic_t stopping;
 } ip_server_t;

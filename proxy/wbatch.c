@@ -56,7 +56,7 @@ static wb_thread_t *thread_state(ip_thread_t *t)
 
 static int iov_eq(const char *s, h2o_iovec_t v)
 {
-    return strlen(s) == v.len && memcmp(s, v.base, v.len) == 0;
+    return strlen(s) == v.len && (v.len == 0 || memcmp(s, v.base, v.len) == 0);
 }
 
 static char *dup_iov(h2o_iovec_t v)
@@ -64,7 +64,8 @@ static char *dup_iov(h2o_iovec_t v)
     char *s = malloc(v.len + 1);
     if (s == NULL)
         abort();
-    memcpy(s, v.base, v.len);
+    if (v.len != 0)
+        memcpy(s, v.base, v.len);
     s[v.len] = '\0';
     return s;
 }
