@@ -147,7 +147,7 @@ static void submit(write_req_t *w, size_t ti, ip_thread_t *thr)
     t->waiter.nlines = w->rt.nlines[t->backend];
     t->waiter.cb = on_delivered;
     wb_submit(thr, w->cfg, t->backend, *b->db != '\0' ? h2o_iovec_init(b->db, strlen(b->db)) : w->db, w->rp,
-              lp_precision_param(w->prec), &t->waiter);
+              lp_precision_param(w->prec), w->consistency, &t->waiter);
 }
 
 static void send_refusal(write_req_t *w, target_t *t)

@@ -33,7 +33,7 @@ struct st_wb_lane_t {
     ip_thread_t *thread;
     cfg_t *cfg;
     size_t backend;
-    char *db, *rp, *precision, *url;
+    char *db, *rp, *precision, *consistency, *url;
     h2o_linklist_t pending;
     size_t inflight;
 };
@@ -82,13 +82,13 @@ static void append_param(ubuf_t *u, const char *name, const char *v, h2o_mem_poo
 }
 
 static wb_lane_t *lane_get(ip_thread_t *t, const cfg_t *cfg, size_t b, h2o_iovec_t db, h2o_iovec_t rp,
-                           const char *precision)
+                           const char *precision, h2o_iovec_t consistency)
 {
     wb_thread_t *s = thread_state(t);
     for (h2o_linklist_t *n = s->lanes.next; n != &s->lanes; n = n->next) {
         wb_lane_t *l = H2O_STRUCT_FROM_MEMBER(wb_lane_t, _link, n);
         if (l->cfg == cfg && l->backend == b && iov_eq(l->db, db) && iov_eq(l->rp, rp) &&
-            strcmp(l->precision, precision) == 0)
+            strcmp(l->precision, precision) == 0 && iov_eq(l->consistency, consistency))
             return l;
     }
     wb_lane_t *l = calloc(1, sizeof(*l));
@@ -100,6 +100,7 @@ static wb_lane_t *lane_get(ip_thread_t *t, const cfg_t *cfg, size_t b, h2o_iovec
     l->db = dup_iov(db);
     l->rp = dup_iov(rp);
     l->precision = dup_iov(h2o_iovec_init(precision, strlen(precision)));
+    l->consistency = dup_iov(consistency);
     h2o_linklist_init_anchor(&l->pending);
     /* the URL is the same for every batch of the lane: build it once */
     const cfg_backend_t *be = &cfg->backends[b];
@@ -112,6 +113,7 @@ static wb_lane_t *lane_get(ip_thread_t *t, const cfg_t *cfg, size_t b, h2o_iovec
     append_param(&url, "db", l->db, &pool);
     append_param(&url, "rp", l->rp, &pool);
     append_param(&url, "precision", l->precision, &pool);
+    append_param(&url, "consistency", l->consistency, &pool);
     ubuf_append(&url, "", 1);
     l->url = strdup(url.base);
     ubuf_free(&url);
@@ -129,6 +131,7 @@ static void lane_free_if_idle(wb_lane_t *l)
     free(l->db);
     free(l->rp);
     free(l->precision);
+    free(l->consistency);
     free(l->url);
     free(l);
 }
@@ -252,9 +255,9 @@ static void on_batch_done(up_job_t *job, void *cbdata)
 }
 
 void wb_submit(ip_thread_t *thread, const cfg_t *cfg, size_t b, h2o_iovec_t db, h2o_iovec_t rp, const char *precision,
-               wb_waiter_t *w)
+               h2o_iovec_t consistency, wb_waiter_t *w)
 {
-    wb_lane_t *l = lane_get(thread, cfg, b, db, rp, precision);
+    wb_lane_t *l = lane_get(thread, cfg, b, db, rp, precision, consistency);
     uint64_t max = cfg->backends[b].maxrowlimit;
     wb_batch_t *last =
         h2o_linklist_is_empty(&l->pending) ? NULL : H2O_STRUCT_FROM_MEMBER(wb_batch_t, _link, l->pending.prev);

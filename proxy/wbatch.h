@@ -44,11 +44,11 @@ struct st_wb_waiter_t {
     wb_batch_t *_batch;
 };
 
-/* Queues @w's lines for backend @b of @cfg with the given parameters (db already the backend's own,
+/* Queues @w's lines for backend @b of @cfg with the given /write parameters (db already the backend's own,
  * precision as the backend spells it). The callback runs exactly once on this loop unless
  * wb_cancel() is called first. @cfg must outlive the call; the batch keeps what it needs. */
 void wb_submit(ip_thread_t *thread, const cfg_t *cfg, size_t b, h2o_iovec_t db, h2o_iovec_t rp, const char *precision,
-               wb_waiter_t *w);
+               h2o_iovec_t consistency, wb_waiter_t *w);
 
 /* Withdraws a waiter whose callback has not run (its request went away). Safe to call twice. */
 void wb_cancel(wb_waiter_t *w);
