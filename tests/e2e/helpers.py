@@ -350,3 +350,45 @@ def run_proxy(args, workdir, timeout=15):
 def json_of(response):
     assert response.headers.get("Content-Type", "").startswith("application/json"), response.headers
     return json.loads(response.text)
+
+
+# ---- queries (50_queries.py, 51_query_clients.py) ------------------------------------------------------
+
+
+def query_raw(url, q, db=None, method="GET", form=False, headers=None, timeout=30, **params):
+    """Sends one /query request to @url (an influxd's or the daemon's base URL); returns the
+    requests.Response. GET puts every parameter in the URL; POST with @form sends q (and db) as an
+    application/x-www-form-urlencoded body and the other parameters in the URL, as Grafana does."""
+    params = dict(params)
+    body = None
+    if form:
+        body = {"q": q}
+        if db is not None:
+            body["db"] = db
+    else:
+        params["q"] = q
+        if db is not None:
+            params["db"] = db
+    return requests.request(method, url + "/query", params=params, data=body, headers=headers or {},
+                            timeout=timeout)
+
+
+def influxd_query_requests(influxd):
+    """How many /query requests @influxd has served (its httpd queryReq counter in /debug/vars)."""
+    v = requests.get(influxd.url + "/debug/vars", timeout=5).json()
+    for key, stat in v.items():
+        if key.startswith("httpd"):
+            return stat["values"]["queryReq"]
+    raise AssertionError("no httpd statistics in %s/debug/vars" % influxd.url)
+
+
+def proc_status_kb(pid, field):
+    """A VmRSS/VmHWM-style field of /proc/PID/status in kB (None when the process is gone)."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
