@@ -231,10 +231,8 @@ def test_cli_import_with_bad_lines_reports_them_as_influxd(cl):
     check_replicas(cl, db, ref_data)
 
 
-@pytest.mark.xfail(strict=True, reason="influx -import runs the # DDL section (CREATE DATABASE) through /query, "
-                   "which the proxy does not serve yet: the CLI logs 'error: not found', the writes then get "
-                   "404 database not found and it exits 1")
 def test_cli_import_with_ddl(cl):
+    """The # DDL section goes through /query (CREATE DATABASE on every backend), then the points."""
     name = "ddl%d" % next(Cluster._ids)
     text = "# DDL\nCREATE DATABASE {db}\n# DML\n# CONTEXT-DATABASE: {db}\ndisk free=1 1600000000000000000\n"
     got = influx(cl.proxy_port, "-import", "-path", import_file(cl, "ddl-%s.txt" % name, name, text))
