@@ -495,12 +495,7 @@ def test_field_type_conflict_everywhere_is_influxds_partial_write(cl):
     assert queue_records(cl.l1) == {"A": 0, "B": 0, "C": 0, "AO": 0}
 
 
-@pytest.mark.parametrize("consistency", [
-    pytest.param("bogus", marks=pytest.mark.xfail(
-        strict=True, reason="since write coalescing the consistency parameter is no longer sent to the backends "
-        "nor checked: consistency=bogus gets 204 and the line is stored, influxd answers 400 "
-        "{\"error\":\"invalid consistency level\"} and stores nothing")),
-    "all", "any", "one", "quorum"])
+@pytest.mark.parametrize("consistency", ["bogus", "all", "any", "one", "quorum"])
 def test_consistency_is_passed_on(cl, consistency):
     db = cl.fresh_db()
     ref = cl.fresh_db("ref")
