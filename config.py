@@ -116,7 +116,7 @@ NODE_FIELDS = {
     "datadir": ("str", 0, 0),
     "queuemaxmb": ("int", 1, 1048576),
     "fsync": ("fsync", 0, 0),
-    "maxbodymb": ("int", 1, 4096),
+    "maxbodymb": ("int", 1, 1024),
     "threads": ("int", 0, 64),
     "udpaddr": ("addr", 0, 0),
     "udpdb": ("str", 0, 0),

@@ -54,7 +54,7 @@ const cfg_field_t cfg_node_fields[] = {
     {"datadir", CFG_T_STR, N_(datadir), NULL, 0, 0, 0},
     {"queuemaxmb", CFG_T_U64, N_(queuemaxmb), "1024", 1, 1048576, 0},
     {"fsync", CFG_T_FSYNC, N_(fsync), "everysec", 0, 0, 0},
-    {"maxbodymb", CFG_T_U64, N_(maxbodymb), "25", 1, 4096, 0},
+    {"maxbodymb", CFG_T_U64, N_(maxbodymb), "25", 1, 1024, 0},
     {"threads", CFG_T_U64, N_(threads), "0", 0, 64, 0},
     {"udpaddr", CFG_T_ADDR, N_(udpaddr), NULL, 0, 0, 0},
     {"udpdb", CFG_T_STR, N_(udpdb), NULL, 0, 0, 0},

@@ -55,18 +55,31 @@ int ubuf_append(ubuf_t *b, const void *data, size_t len)
     return 0;
 }
 
+/* What went wrong in a gzip stream, in the words Go's compress/gzip uses (InfluxDB's answers). */
+static int classify(const z_stream *zs, int zr)
+{
+    if (zr == Z_DATA_ERROR && zs->msg != NULL &&
+        (strcmp(zs->msg, "incorrect data check") == 0 || strcmp(zs->msg, "incorrect length check") == 0))
+        return UTIL_GZ_ECHECKSUM;
+    if (zr == Z_DATA_ERROR && zs->msg != NULL &&
+        (strcmp(zs->msg, "incorrect header check") == 0 || strcmp(zs->msg, "unknown compression method") == 0 ||
+         strcmp(zs->msg, "unknown header flags set") == 0))
+        return UTIL_GZ_EHEADER;
+    return UTIL_GZ_EINVAL;
+}
+
 int util_gunzip(const void *in, size_t len, ubuf_t *out)
 {
     z_stream zs;
-    int ret = UTIL_GZ_EINVAL, zr = Z_OK;
+    int ret = UTIL_GZ_EOF, zr = Z_OK;
 
     memset(&zs, 0, sizeof(zs));
     if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
         abort();
     zs.next_in = (Bytef *)in;
     zs.avail_in = (uInt)len;
-    if (len == 0)
-        goto Exit;
+    if (len < 10)
+        goto Exit; /* not even a gzip header */
     for (;;) {
         size_t room = out->cap - out->len < 65536 ? out->cap - out->len : 65536;
         char *dst = room != 0 ? ubuf_reserve(out, room) : NULL;
@@ -87,17 +100,35 @@ int util_gunzip(const void *in, size_t len, ubuf_t *out)
             }
             /* another gzip member follows */
             if (inflateReset(&zs) != Z_OK)
-                goto Exit;
+                abort();
             continue;
         }
-        if (zr != Z_OK && !(zr == Z_BUF_ERROR && zs.avail_out == 0))
+        if (zr != Z_OK && !(zr == Z_BUF_ERROR && zs.avail_out == 0)) {
+            ret = zr == Z_BUF_ERROR ? UTIL_GZ_EOF : classify(&zs, zr);
             goto Exit;
+        }
         if (zs.avail_in == 0 && zs.avail_out != 0)
-            goto Exit; /* truncated stream */
+            goto Exit; /* the stream stops before its end */
     }
 Exit:
     inflateEnd(&zs);
     return ret;
+}
+
+const char *util_gunzip_strerror(int code)
+{
+    switch (code) {
+    case UTIL_GZ_EOF:
+        return "unexpected EOF";
+    case UTIL_GZ_ECHECKSUM:
+        return "gzip: invalid checksum";
+    case UTIL_GZ_EHEADER:
+        return "gzip: invalid header";
+    case UTIL_GZ_ETOOBIG:
+        return "Request Entity Too Large";
+    default:
+        return "flate: corrupt input";
+    }
 }
 
 int util_gzip(const void *in, size_t len, ubuf_t *out)

@@ -24,12 +24,18 @@ int ubuf_append(ubuf_t *b, const void *data, size_t len);
  * the cap would be passed. */
 char *ubuf_reserve(ubuf_t *b, size_t len);
 
-#define UTIL_GZ_EINVAL (-1)  /* not gzip, or corrupt */
-#define UTIL_GZ_ETOOBIG (-2) /* decompressed size would pass the cap */
+#define UTIL_GZ_EINVAL (-1)    /* corrupt compressed data */
+#define UTIL_GZ_ETOOBIG (-2)   /* decompressed size would pass the cap */
+#define UTIL_GZ_EOF (-3)       /* the stream ends before its end (or is shorter than a header) */
+#define UTIL_GZ_ECHECKSUM (-4) /* CRC or length trailer does not match */
+#define UTIL_GZ_EHEADER (-5)   /* not a gzip header (also: garbage after a member) */
 
 /* Decompresses the gzip stream @in (several members allowed, as Go's reader does) into @out, which must
  * be empty; its cap bounds the decompressed size (a gzip bomb stops at the cap). Returns 0 or a code. */
 int util_gunzip(const void *in, size_t len, ubuf_t *out);
+
+/* The message for a util_gunzip code, worded as Go's compress/gzip (and so InfluxDB) words it. */
+const char *util_gunzip_strerror(int code);
 
 /* Compresses @in into @out as one gzip member. Returns 0, or UBUF_ETOOBIG. */
 int util_gzip(const void *in, size_t len, ubuf_t *out);

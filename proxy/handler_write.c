@@ -86,28 +86,17 @@ static int get_body(write_req_t *w, ubuf_t *plain, h2o_iovec_t *out)
         hu_send_error(req, 413, "Request Entity Too Large");
         return -1;
     }
+    /* as InfluxDB does: gzip is decoded, any other Content-Encoding is ignored and the body read as sent */
     if (ce == -1 ||
-        h2o_lcstris(req->headers.entries[ce].value.base, req->headers.entries[ce].value.len, H2O_STRLIT("identity"))) {
+        !h2o_lcstris(req->headers.entries[ce].value.base, req->headers.entries[ce].value.len, H2O_STRLIT("gzip"))) {
         *out = req->entity.base != NULL ? req->entity : h2o_iovec_init("", 0);
         return 0;
     }
-    if (!h2o_lcstris(req->headers.entries[ce].value.base, req->headers.entries[ce].value.len, H2O_STRLIT("gzip"))) {
-        hu_send_error(req, 415, "unsupported Content-Encoding (use gzip or identity)");
-        return -1;
-    }
     ubuf_init(plain, cap);
     int ret = util_gunzip(req->entity.base, req->entity.len, plain);
-    if (ret == UTIL_GZ_ETOOBIG) {
-        hu_send_error(req, 413, "Request Entity Too Large");
-        return -1;
-    }
     if (ret != 0) {
-        const unsigned char *b = (const unsigned char *)req->entity.base;
-        int magic = req->entity.len >= 2 && b[0] == 0x1f && b[1] == 0x8b;
-        hu_send_error(req, 400,
-                      req->entity.len < 10 ? "unexpected EOF"
-                      : magic              ? "gzip: invalid compressed data"
-                                           : "gzip: invalid header");
+        hu_send_error(req, ret == UTIL_GZ_ETOOBIG ? 413 : 400,
+                      req->entity.len == 0 ? "EOF" : util_gunzip_strerror(ret));
         return -1;
     }
     *out = h2o_iovec_init(plain->base != NULL ? plain->base : "", plain->len);

@@ -98,27 +98,36 @@ static void test_gzip_bad(void **state)
     ubuf_t z, out;
     ubuf_init(&z, 4096);
     assert_int_equal(util_gzip("cpu value=1\n", 12, &z), 0);
-    /* every truncation is an error, never a success with partial data */
+    /* every truncation is an error (Go: unexpected EOF), never a success with partial data */
     for (size_t cut = 0; cut < z.len; cut++) {
         ubuf_init(&out, 4096);
-        assert_int_equal(util_gunzip(z.base, cut, &out), UTIL_GZ_EINVAL);
+        assert_int_equal(util_gunzip(z.base, cut, &out), UTIL_GZ_EOF);
         ubuf_free(&out);
     }
     /* not gzip at all */
     ubuf_init(&out, 4096);
-    assert_int_equal(util_gunzip("cpu value=1\n", 12, &out), UTIL_GZ_EINVAL);
+    assert_int_equal(util_gunzip("cpu value=1\n", 12, &out), UTIL_GZ_EHEADER);
     ubuf_free(&out);
     /* corrupted CRC */
     z.base[z.len - 6] ^= 0x55;
     ubuf_init(&out, 4096);
-    assert_int_equal(util_gunzip(z.base, z.len, &out), UTIL_GZ_EINVAL);
+    assert_int_equal(util_gunzip(z.base, z.len, &out), UTIL_GZ_ECHECKSUM);
     ubuf_free(&out);
-    /* trailing garbage after a member */
+    /* corrupted length trailer */
     z.base[z.len - 6] ^= 0x55;
-    assert_int_equal(ubuf_append(&z, "xyz", 3), 0);
+    z.base[z.len - 2] ^= 0x55;
     ubuf_init(&out, 4096);
-    assert_int_equal(util_gunzip(z.base, z.len, &out), UTIL_GZ_EINVAL);
+    assert_int_equal(util_gunzip(z.base, z.len, &out), UTIL_GZ_ECHECKSUM);
     ubuf_free(&out);
+    z.base[z.len - 2] ^= 0x55;
+    /* trailing garbage after a member */
+    assert_int_equal(ubuf_append(&z, "xyzxyzxyzxyz", 12), 0);
+    ubuf_init(&out, 4096);
+    assert_int_equal(util_gunzip(z.base, z.len, &out), UTIL_GZ_EHEADER);
+    ubuf_free(&out);
+    assert_string_equal(util_gunzip_strerror(UTIL_GZ_EOF), "unexpected EOF");
+    assert_string_equal(util_gunzip_strerror(UTIL_GZ_ECHECKSUM), "gzip: invalid checksum");
+    assert_string_equal(util_gunzip_strerror(UTIL_GZ_EHEADER), "gzip: invalid header");
     ubuf_free(&z);
 }
 
