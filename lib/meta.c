@@ -58,6 +58,15 @@ static json_t *queue_json(const meta_queue_t *q)
                      (json_int_t)q->rejected);
 }
 
+static json_t *counters_json(const meta_counters_t *c)
+{
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "writes_ok", (json_int_t)c->writes_ok, "lines_ok",
+                     (json_int_t)c->lines_ok, "bytes_ok", (json_int_t)c->bytes_ok, "writes_refused",
+                     (json_int_t)c->writes_refused, "writes_unreachable", (json_int_t)c->writes_unreachable,
+                     "lines_queued", (json_int_t)c->lines_queued, "records_replayed", (json_int_t)c->records_replayed,
+                     "queries_ok", (json_int_t)c->queries_ok, "queries_failed", (json_int_t)c->queries_failed);
+}
+
 static json_t *node_json(const cfg_t *cfg, const meta_rt_t *rt)
 {
     json_t *n = json_pack("{s:s,s:s,s:s,s:I,s:I}", "name", cfg->node.name, "listen", rt->listen, "version", rt->version,
@@ -90,7 +99,8 @@ static char *dump(json_t *root)
 
 char *meta_build(const cfg_t *cfg, const meta_rt_t *rt)
 {
-    json_t *root = json_object(), *backends = json_object(), *status = json_object(), *queues = json_object();
+    json_t *root = json_object(), *backends = json_object(), *status = json_object(), *queues = json_object(),
+           *stats = json_object();
 
     for (size_t i = 0; i < cfg->nbackends; i++) {
         const cfg_backend_t *b = &cfg->backends[i];
@@ -98,6 +108,8 @@ char *meta_build(const cfg_t *cfg, const meta_rt_t *rt)
         json_object_set_new(status, b->name, json_boolean(rt->healthy[i]));
         if (rt->queues != NULL)
             json_object_set_new(queues, b->name, queue_json(&rt->queues[i]));
+        if (rt->counters != NULL)
+            json_object_set_new(stats, b->name, counters_json(&rt->counters[i]));
     }
     json_object_set_new(root, "node", node_json(cfg, rt));
     json_object_set_new(root, "proxies", proxies_json(rt));
@@ -108,6 +120,10 @@ char *meta_build(const cfg_t *cfg, const meta_rt_t *rt)
         json_object_set_new(root, "queues", queues);
     else
         json_decref(queues);
+    if (rt->counters != NULL)
+        json_object_set_new(root, "stats", stats);
+    else
+        json_decref(stats);
     return dump(root);
 }
 

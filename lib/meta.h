@@ -17,6 +17,16 @@ typedef struct st_meta_queue_t {
     int replaying;
 } meta_queue_t;
 
+/* Traffic counters of one backend since start (for /meta and /metrics). */
+typedef struct st_meta_counters_t {
+    uint64_t writes_ok, lines_ok, bytes_ok; /* upstream writes the backend stored */
+    uint64_t writes_refused;                /* it answered 4xx/5xx */
+    uint64_t writes_unreachable;            /* connection error or timeout */
+    uint64_t lines_queued;                  /* lines put into its disk queue */
+    uint64_t records_replayed;              /* queue records it stored on replay */
+    uint64_t queries_ok, queries_failed;    /* statements or whole requests sent to it */
+} meta_counters_t;
+
 typedef struct st_meta_proxy_t {
     const char *name, *listen, *version;
     uint64_t started_at, last_seen; /* unix seconds */
@@ -26,10 +36,11 @@ typedef struct st_meta_rt_t {
     const char *version;
     const char *listen;
     uint64_t uptime_s;
-    uint64_t config_loaded_at;  /* unix seconds */
-    const char *reload_error;   /* NULL if the last reload succeeded */
-    const int *healthy;         /* per backend of the snapshot, same order */
-    const meta_queue_t *queues; /* per backend, or NULL when this node keeps no queues */
+    uint64_t config_loaded_at;       /* unix seconds */
+    const char *reload_error;        /* NULL if the last reload succeeded */
+    const int *healthy;              /* per backend of the snapshot, same order */
+    const meta_queue_t *queues;      /* per backend, or NULL when this node keeps no queues */
+    const meta_counters_t *counters; /* per backend, or NULL */
     const meta_proxy_t *proxies;
     size_t nproxies;
 } meta_rt_t;

@@ -8,12 +8,17 @@
 #include "queue.h"
 #include "server.h"
 
-static void fill_rt(meta_rt_t *rt, const cfg_t *cfg, int *healthy, meta_queue_t *queues)
+static void fill_rt(meta_rt_t *rt, const cfg_t *cfg, int *healthy, meta_queue_t *queues, meta_counters_t *counters)
 {
     uint64_t now = ip_now_ms();
     for (size_t i = 0; i < cfg->nbackends; i++) {
         healthy[i] = __atomic_load_n(&ip_server.healthy[i], __ATOMIC_RELAXED);
         ip_queue_meta(i, &queues[i], now);
+        /* a field-by-field relaxed read: each figure is exact, the set is not a snapshot */
+        uint64_t *dst = (uint64_t *)&counters[i];
+        const uint64_t *src = (const uint64_t *)&ip_server.counters[i];
+        for (size_t f = 0; f < sizeof(meta_counters_t) / sizeof(uint64_t); f++)
+            dst[f] = __atomic_load_n(&src[f], __ATOMIC_RELAXED);
     }
     memset(rt, 0, sizeof(*rt));
     rt->version = IP_VERSION;
@@ -22,6 +27,7 @@ static void fill_rt(meta_rt_t *rt, const cfg_t *cfg, int *healthy, meta_queue_t 
     rt->config_loaded_at = ip_server.config_loaded_at_ms / 1000;
     rt->healthy = healthy;
     rt->queues = queues;
+    rt->counters = counters;
 }
 
 static int is_get(h2o_req_t *req)
@@ -39,8 +45,9 @@ void ip_handle_meta(h2o_req_t *req)
     cfg_t *cfg = ip_cfg_get();
     int *healthy = h2o_mem_alloc_pool(&req->pool, sizeof(int) * (cfg->nbackends + 1));
     meta_queue_t *queues = h2o_mem_alloc_pool(&req->pool, sizeof(*queues) * (cfg->nbackends + 1));
+    meta_counters_t *counters = h2o_mem_alloc_pool(&req->pool, sizeof(*counters) * (cfg->nbackends + 1));
     meta_rt_t rt;
-    fill_rt(&rt, cfg, healthy, queues);
+    fill_rt(&rt, cfg, healthy, queues, counters);
     char *json = meta_build(cfg, &rt);
     hu_send_json(req, 200, json, strlen(json));
     free(json);
@@ -56,9 +63,10 @@ void ip_handle_health(h2o_req_t *req)
     cfg_t *cfg = ip_cfg_get();
     int *healthy = h2o_mem_alloc_pool(&req->pool, sizeof(int) * (cfg->nbackends + 1));
     meta_queue_t *queues = h2o_mem_alloc_pool(&req->pool, sizeof(*queues) * (cfg->nbackends + 1));
+    meta_counters_t *counters = h2o_mem_alloc_pool(&req->pool, sizeof(*counters) * (cfg->nbackends + 1));
     meta_rt_t rt;
     int pass;
-    fill_rt(&rt, cfg, healthy, queues);
+    fill_rt(&rt, cfg, healthy, queues, counters);
     char *json = meta_health(cfg, &rt, &pass);
     hu_send_json(req, pass ? 200 : 503, json, strlen(json));
     free(json);

@@ -495,6 +495,10 @@ static void on_qjob_done(up_job_t *job, void *cbdata)
     j->influx_error = job->res.influx_error != NULL ? strdup(job->res.influx_error) : NULL;
     q->pending--;
     if (failover_worthy(j))
+        ip_count(j->backend, queries_failed, 1);
+    else
+        ip_count(j->backend, queries_ok, 1);
+    if (failover_worthy(j))
         ip_log(IP_LOG_WARN, "query to backend %s failed: %s", q->cfg->backends[j->backend].name, j->message);
 
     if (q->whole) {

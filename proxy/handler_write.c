@@ -178,6 +178,7 @@ static int queue_target(write_req_t *w, target_t *t, char *msg, size_t cap, size
                               body->base, body->len);
     if (ret == 0) {
         t->queued = 1;
+        ip_count(t->backend, lines_queued, w->rt.nlines[t->backend]);
         return 0;
     }
     ip_log(IP_LOG_ERROR, "write for backend %s could not be queued: %s", b->name, dq_strerror(ret));

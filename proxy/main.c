@@ -320,6 +320,7 @@ static int load_config(void)
     ip_server.cfg = cfg;
     ip_server.config_loaded_at_ms = ip_now_ms();
     ip_server.healthy = calloc(cfg->nbackends + 1, sizeof(int));
+    ip_server.counters = calloc(cfg->nbackends + 1, sizeof(*ip_server.counters));
     snprintf(ip_server.listen, sizeof(ip_server.listen), "%s", cfg->node.listenaddr);
     return 0;
 }

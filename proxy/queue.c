@@ -215,6 +215,7 @@ static void on_replayed(up_job_t *job, void *cbdata)
         if (ret != 0)
             ip_log(IP_LOG_ERROR, "queue %s: cannot record replay progress: %s", be->name, dq_strerror(ret));
         r->replayed_records += r->batch.n;
+        ip_count(b, records_replayed, r->batch.n);
         r->replayed_batches++;
         if (r->failing)
             ip_log(IP_LOG_INFO, "replay to %s resumed", be->name);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include "cfg.h"
 #include "cfg_redis.h"
+#include "meta.h"
 #include "version.h"
 
 /* What clients see as the InfluxDB version: a 1.x version they know how to talk to, with ours as
@@ -42,7 +43,8 @@ typedef struct st_ip_server_t {
     char node[128];
     char listen[300]; /* the effective listen address, as shown in /meta */
     uint64_t started_at_ms, config_loaded_at_ms;
-    int *healthy; /* per backend of cfg; atomics written by the health checker */
+    int *healthy;              /* per backend of cfg; atomics written by the health checker */
+    meta_counters_t *counters; /* per backend of cfg; updated with ip_count() from any thread */
     struct st_up_t *up;
     struct st_iql_t *iql; /* statement classifier with the node's queryforbid; shared read-only */
     struct st_ip_health_t *health;
@@ -57,6 +59,9 @@ extern ip_server_t ip_server;
 
 /* A new reference to the current configuration; release with cfg_release(). Any thread. */
 cfg_t *ip_cfg_get(void);
+
+/* Adds @n to counter @field of backend @b (relaxed atomic: the figures are statistics). */
+#define ip_count(b, field, n) __atomic_add_fetch(&ip_server.counters[(b)].field, (n), __ATOMIC_RELAXED)
 
 /* Wall clock in ms. */
 uint64_t ip_now_ms(void);

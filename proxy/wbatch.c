@@ -25,6 +25,7 @@ struct st_wb_batch_t {
     h2o_linklist_t waiters;
     h2o_linklist_t _link; /* lane->pending, while pending */
     size_t nlines;
+    size_t bytes;  /* of the body sent */
     up_job_t *job; /* while in flight */
 };
 
@@ -164,6 +165,7 @@ static void batch_send(wb_batch_t *b)
 
     for (h2o_linklist_t *n = b->waiters.next; n != &b->waiters; n = n->next)
         total += H2O_STRUCT_FROM_MEMBER(wb_waiter_t, _link, n)->len;
+    b->bytes = total;
     char *body = malloc(total + 1);
     if (body == NULL)
         abort();
@@ -234,6 +236,15 @@ static void on_batch_done(up_job_t *job, void *cbdata)
 
     b->job = NULL;
     l->inflight--;
+    if (job->res.klass == UP_OK) {
+        ip_count(l->backend, writes_ok, 1);
+        ip_count(l->backend, lines_ok, b->nlines);
+        ip_count(l->backend, bytes_ok, b->bytes);
+    } else if (job->res.klass == UP_REFUSED) {
+        ip_count(l->backend, writes_refused, 1);
+    } else {
+        ip_count(l->backend, writes_unreachable, 1);
+    }
     for (h2o_linklist_t *n = b->waiters.next; n != &b->waiters; n = n->next)
         nwaiters++;
     if (job->res.klass == UP_REFUSED && nwaiters > 1) {

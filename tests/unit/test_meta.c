@@ -85,6 +85,13 @@ static void test_meta_document(void **state)
     assert_int_equal(json_integer_value(json_object_get(qa, "bytes")), 10);
     assert_true(json_is_true(json_object_get(qa, "replaying")));
     assert_true(json_is_array(json_object_get(j, "proxies")));
+    json_t *sa = json_object_get(json_object_get(j, "stats"), "A");
+    assert_int_equal(json_integer_value(json_object_get(sa, "lines_ok")), 400);
+    assert_int_equal(json_integer_value(json_object_get(sa, "bytes_ok")), 9000);
+    assert_int_equal(json_integer_value(json_object_get(sa, "lines_queued")), 7);
+    json_t *sb = json_object_get(json_object_get(j, "stats"), "B");
+    assert_int_equal(json_integer_value(json_object_get(sb, "queries_failed")), 2);
+    assert_int_equal(json_integer_value(json_object_get(sb, "writes_ok")), 0);
     /* no secret anywhere in the document */
     char *s = json_dumps(j, 0);
     assert_null(strstr(s, "secret"));
@@ -101,6 +108,7 @@ static void test_meta_without_queues(void **state)
     meta_rt_t rt = {.version = "v", .listen = "l", .healthy = healthy, .reload_error = "bad"};
     json_t *j = parse(meta_build(cfg, &rt));
     assert_null(json_object_get(j, "queues"));
+    assert_null(json_object_get(j, "stats"));
     assert_string_equal(json_string_value(json_object_get(json_object_get(j, "node"), "reload_error")), "bad");
     json_decref(j);
     cfg_release(cfg);
