@@ -47,12 +47,15 @@ static void test_meta_document(void **state)
     cfg_t *cfg = make_cfg();
     int healthy[] = {1, 0};
     meta_queue_t q[] = {{10, 2, 3, 1, 1}, {0, 0, 0, 0, 0}};
+    meta_counters_t c[] = {{.writes_ok = 4, .lines_ok = 400, .bytes_ok = 9000, .lines_queued = 7},
+                           {.queries_failed = 2}};
     meta_rt_t rt = {.version = "9.9",
                     .listen = "127.0.0.1:7000",
                     .uptime_s = 5,
                     .config_loaded_at = 100,
                     .healthy = healthy,
-                    .queues = q};
+                    .queues = q,
+                    .counters = c};
     json_t *j = parse(meta_build(cfg, &rt));
     json_t *a = json_object_get(json_object_get(j, "backends"), "A");
     assert_string_equal(json_string_value(json_object_get(a, "url")), "http://a:1");
