@@ -656,3 +656,111 @@ def test_node_zone_first(redis, influxd, proxy):
     assert host_of(pq_url(p, "SELECT * FROM m", "z")) == "y"
     y.kill()
     assert host_of(pq_url(p, "SELECT * FROM m", "z")) == "x"
+
+
+# ---- a backend answering 5xx, a backend replaying its queue ------------------------------------------------
+
+
+class FakeBackend:
+    """An HTTP server in this process: /ping answers 204, /query answers @status with an InfluxDB-style
+    JSON error; it counts the /query requests it got."""
+
+    def __init__(self, status):
+        import http.server
+        import socketserver
+        import threading
+
+        fake = self
+        self.queries = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def answer(self):
+                if self.path.startswith("/ping"):
+                    self.send_response(204)
+                    self.send_header("X-Influxdb-Version", "1.6.7")
+                    self.end_headers()
+                    return
+                n = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(n)
+                fake.queries += 1
+                body = b'{"error":"fake backend failure"}\n'
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("X-Influxdb-Error", "fake backend failure")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST = do_HEAD = answer
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake_backend():
+    made = []
+
+    def make(status):
+        f = FakeBackend(status)
+        made.append(f)
+        return f
+
+    yield make
+    for f in made:
+        f.close()
+
+
+def test_failover_on_5xx_but_not_on_4xx(redis, influxd, proxy, fake_backend):
+    bad, refusing, y = fake_backend(503), fake_backend(400), influxd(dbs=("f",))
+    assert y.write("m,host=y v=2i %d\n" % T0, "f", precision="s").status_code == 204
+    p = proxy(redis, {"BAD": {"url": bad.url}, "NO": {"url": refusing.url}, "Y": {"url": y.url}},
+              {"m": ["BAD", "Y"], "n": ["NO", "Y"], "_default_": ["Y"]})
+    wait_until(lambda: all(p.meta()["backendStatus"].values()), 10, what="every backend healthy")
+    # a 5xx sends the query on to the next backend
+    same_bytes(pq_url(p, "SELECT * FROM m", "f"), query_raw(y.url, "SELECT * FROM m", db="f"))
+    assert bad.queries == 1
+    # a 4xx is the answer: passed through as it came
+    r = pq_url(p, "SELECT * FROM n", "f")
+    assert r.status_code == 400, r.text
+    assert r.json() == {"error": "fake backend failure"}
+    assert r.headers.get("X-Influxdb-Error") == "fake backend failure"
+    assert refusing.queries == 1
+
+
+def test_backend_replaying_its_queue_is_not_queried(redis, influxd, proxy):
+    s = small_cluster(redis, influxd, proxy, check_ms=200)
+    p, db = s.proxy, s.db
+    wait_until(lambda: healthy(p, "X") and healthy(p, "Y"), 10, what="X and Y healthy")
+    s.x.kill()
+    wait_until(lambda: healthy(p, "X") is False, 10, what="X seen down")
+    # enough queued points for X that its replay takes a while
+    for part in range(40):
+        body = "".join("fill,k=k%d v=%di %d\n" % (i % 50, i, T0 + i) for i in range(part * 5000, (part + 1) * 5000))
+        w = requests.post(p.url + "/write", params={"db": db, "precision": "s"}, data=body.encode(), timeout=30)
+        assert w.status_code == 204, w.text
+    assert p.meta()["queues"]["X"]["records"] > 0
+    s.x.start()
+
+    def replaying():
+        m = p.meta()
+        q = m["queues"]["X"]
+        return m["backendStatus"]["X"] is True and q["records"] > 0 and q["replaying"]
+
+    wait_until(replaying, 15, interval=0.01, what="X up and replaying its queue")
+    assert host_of(pq_url(p, "SELECT * FROM m", db)) == "y"
+    wait_until(lambda: p.meta()["queues"]["X"]["records"] == 0, 60, what="X's queue replayed")
+    assert host_of(pq_url(p, "SELECT * FROM m", db)) == "x"
+    assert series_of(query_raw(s.x.url, "SELECT count(v) FROM fill", db=db))[0]["values"][0][1] == 200000
