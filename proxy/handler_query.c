@@ -99,12 +99,13 @@ static int truthy(h2o_iovec_t v)
     return v.len != 0 && (h2o_memis(v.base, v.len, H2O_STRLIT("true")) || h2o_memis(v.base, v.len, H2O_STRLIT("1")));
 }
 
+/* Appends name=value (encoded) to a form body or to a URL that already ends in '?' or a parameter. */
 static void form_add(ubuf_t *u, const char *name, h2o_iovec_t v, h2o_mem_pool_t *pool)
 {
     if (v.len == 0)
         return;
     h2o_iovec_t e = hu_url_encode(pool, v.base, v.len);
-    if (u->len != 0)
+    if (u->len != 0 && u->base[u->len - 1] != '?')
         ubuf_append(u, "&", 1);
     ubuf_append(u, name, strlen(name));
     ubuf_append(u, "=", 1);
@@ -158,18 +159,19 @@ static int send_query(query_req_t *q, size_t b, h2o_iovec_t stmt, int whole)
     ubuf_init(&url, 4096);
     ubuf_init(&form, SIZE_MAX);
     ubuf_append(&url, be->url, strlen(be->url));
-    ubuf_append(&url, "/query", 7);
+    /* influxd reads some parameters (pretty) from the URL only: everything but q and params goes there */
+    ubuf_append(&url, "/query?", 7);
+    form_add(&url, "db", *be->db != '\0' && q->db.len != 0 ? h2o_iovec_init(be->db, strlen(be->db)) : q->db, pool);
+    form_add(&url, "rp", q->rp, pool);
+    form_add(&url, "epoch", q->epoch, pool);
     form_add(&form, "q", stmt, pool);
-    form_add(&form, "db", *be->db != '\0' && q->db.len != 0 ? h2o_iovec_init(be->db, strlen(be->db)) : q->db, pool);
-    form_add(&form, "rp", q->rp, pool);
-    form_add(&form, "epoch", q->epoch, pool);
     form_add(&form, "params", q->params, pool);
     hdrs[nh++] = FORM_HDR;
     if (whole) {
         /* the answer goes back as it comes: the client's format, encoding and chunking */
-        form_add(&form, "pretty", q->pretty, pool);
-        form_add(&form, "chunked", q->chunked, pool);
-        form_add(&form, "chunk_size", q->chunk_size, pool);
+        form_add(&url, "pretty", q->pretty, pool);
+        form_add(&url, "chunked", q->chunked, pool);
+        form_add(&url, "chunk_size", q->chunk_size, pool);
         if (q->accept.len != 0) {
             ha = h2o_mem_alloc_pool(pool, q->accept.len + 9);
             snprintf(ha, q->accept.len + 9, "Accept: %.*s", (int)q->accept.len, q->accept.base);
@@ -280,24 +282,44 @@ static int failover_worthy(const qjob_t *j)
 
 static void run_statement(query_req_t *q);
 
+/* Sends the results gathered so far (q->cur of them). Asked for chunked=true, each statement's result
+ * is its own {"results":[…]} line, as influxd sends them. */
 static void finish_all(query_req_t *q)
 {
-    qm_buf_t out = {NULL, 0};
+    ubuf_t body;
     char err[256];
-    if (qm_assemble(q->results, q->nstmts, truthy(q->pretty), MAX_OUT, &out, err, sizeof(err)) != 0) {
-        hu_send_error(q->req, 500, err);
-        trace(q, 500);
-        return;
+    int chunked = truthy(q->chunked);
+
+    ubuf_init(&body, SIZE_MAX);
+    for (size_t i = 0; i < q->cur; i += chunked ? 1 : q->cur) {
+        qm_buf_t out = {NULL, 0};
+        if (qm_assemble(&q->results[i], chunked ? 1 : q->cur, truthy(q->pretty), MAX_OUT, &out, err, sizeof(err)) !=
+            0) {
+            ubuf_free(&body);
+            hu_send_error(q->req, 500, err);
+            trace(q, 500);
+            return;
+        }
+        ubuf_append(&body, out.ptr, out.len);
+        free(out.ptr);
     }
-    hu_send_json(q->req, 200, out.ptr, out.len);
-    free(out.ptr);
+    hu_send_json(q->req, 200, body.base != NULL ? body.base : "", body.len);
+    ubuf_free(&body);
     trace(q, 200);
 }
 
+/* Whether a result object is an error: {"statement_id":N,"error":…} */
+static int is_error_result(const qm_buf_t *r)
+{
+    const char *comma = r->ptr != NULL ? memchr(r->ptr, ',', r->len) : NULL;
+    return comma != NULL && (size_t)(r->ptr + r->len - comma) > 8 && memcmp(comma, ",\"error\"", 8) == 0;
+}
+
+/* As influxd: a statement that fails ends the request; the ones after it are not run. */
 static void statement_done(query_req_t *q, qm_buf_t result)
 {
     q->results[q->cur++] = result;
-    if (q->cur == q->nstmts)
+    if (q->cur == q->nstmts || is_error_result(&result))
         finish_all(q);
     else
         run_statement(q);

@@ -335,10 +335,6 @@ def test_statements_on_different_backends_assembled(cl, q):
     assert got.content == want.content, (got.text[:3000], want.text[:3000])
 
 
-@pytest.mark.xfail(strict=True, reason="influxd stops at the first statement that fails: for 'SELECT * FROM mem; "
-                   "SELECT nosuchfunc(value) FROM cpu; SELECT count(free) FROM disk' it answers statement 0, then "
-                   "statement 1 with an error, and does not run statement 2; the daemon runs statement 2 and "
-                   "returns its series as well")
 def test_statements_after_a_failed_one_are_not_run(cl):
     q = "SELECT * FROM mem WHERE host = 'h0'; SELECT nosuchfunc(value) FROM cpu; SELECT count(free) FROM disk"
     want = query_raw(cl.r.url, q, db="q").json()["results"]
@@ -368,10 +364,6 @@ def test_pretty_assembled(cl, q):
     same_bytes(pq(cl, q, pretty="true"), query_raw(cl.r.url, q, db="q", pretty="true"))
 
 
-@pytest.mark.xfail(strict=True, reason="pretty=true is lost when the request is forwarded whole: the daemon puts "
-                   "pretty in the POST form body it sends upstream, and influxd 1.6 reads pretty only from the URL "
-                   "query string, so GET /query?db=q&pretty=true&q=SELECT * FROM cpu WHERE host='h1' answers "
-                   "compact JSON where influxd answers indented JSON")
 @pytest.mark.parametrize("q", ["SELECT * FROM cpu WHERE host = 'h1'", "SELECT * FROM cpu LIMIT 1; SELECT * FROM disk LIMIT 1"])
 def test_pretty_forwarded_whole(cl, q):
     same_bytes(pq(cl, q, pretty="true"), query_raw(cl.r.url, q, db="q", pretty="true"))
@@ -403,9 +395,6 @@ def test_chunked_routed_select_passed_through(cl):
     same_bytes(pq(cl, q, chunked="true", chunk_size="7"), want)
 
 
-@pytest.mark.xfail(strict=True, reason="chunked=true with statements on different backends: influxd answers one "
-                   "JSON line per statement ({\"results\":[{\"statement_id\":0,…}]}\\n{\"results\":[{\"statement_id\""
-                   ":1,…}]}\\n); the daemon answers one object holding both results")
 def test_chunked_statements_on_different_backends(cl):
     q = "SELECT * FROM cpu WHERE host = 'h0' LIMIT 2; SELECT * FROM mem WHERE host = 'h0' LIMIT 2"
     want = query_raw(cl.r.url, q, db="q", chunked="true")
