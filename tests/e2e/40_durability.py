@@ -63,8 +63,16 @@ def count(i, measurement="m"):
 def wait_drained(p, backends, timeout=DRAIN_TIMEOUT):
     """Waits until every queue of @p is empty and every backend's count has stopped moving."""
     t0 = time.monotonic()
-    wait_until(lambda: all(r == 0 for r in queue_records(p).values()), timeout, interval=0.2,
-               what="empty queues (last %s)" % queue_records(p))
+    last_q = {}
+
+    def empty():
+        last_q.update(queue_records(p))
+        return all(r == 0 for r in last_q.values())
+
+    try:
+        wait_until(empty, timeout, interval=0.2, what="empty queues")
+    except AssertionError as e:
+        raise AssertionError("%s; records: %s\n%s" % (e, last_q, p.stderr()[-3000:]))
     last = None
     while True:
         now = [count(i) for i in backends]
@@ -73,6 +81,10 @@ def wait_drained(p, backends, timeout=DRAIN_TIMEOUT):
         last = now
         time.sleep(0.5)
         assert time.monotonic() - t0 < timeout, "counts still moving: %s" % now
+    queues = p.meta()["queues"]
+    refused = [ln for ln in p.stderr().splitlines() if "refused" in ln or "rejected" in ln]
+    assert all(q["rejected"] == 0 for q in queues.values()), (
+        "replayed records were rejected: %s\n%s" % (queues, "\n".join(refused[-10:])))
     return time.monotonic() - t0
 
 
