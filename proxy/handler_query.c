@@ -142,6 +142,50 @@ static size_t select_backends(query_req_t *q, const unsigned char *mask, const u
 
 static void on_qjob_done(up_job_t *job, void *cbdata);
 
+static int cmp_span(const void *a, const void *b)
+{
+    const char *x = ((const iql_slice_t *)a)->ptr, *y = ((const iql_slice_t *)b)->ptr;
+    return x < y ? -1 : x > y;
+}
+
+/* For a backend with a `db` override: @text with every database the statements name (SHOW … ON db,
+ * FROM db.rp.m) replaced by the backend's own database, as its db parameter is. */
+static h2o_iovec_t override_dbs(query_req_t *q, const cfg_backend_t *be, h2o_iovec_t text)
+{
+    iql_slice_t spans[MAX_STATEMENTS * (IQL_MAX_SOURCES + 1)];
+    size_t n = 0;
+    for (size_t i = 0; i < q->nstmts; i++) {
+        const iql_stmt_t *st = &q->cls[i];
+        if (st->cls == IQL_BROADCAST)
+            continue;
+        if (st->on_db.kind != IQL_ID_NONE)
+            spans[n++] = st->on_db.tok;
+        for (size_t k = 0; k < st->nsources; k++)
+            if (st->sources[k].db.kind != IQL_ID_NONE)
+                spans[n++] = st->sources[k].db.tok;
+    }
+    char quoted[1024];
+    int ql = iql_quote_ident(be->db, strlen(be->db), quoted, sizeof(quoted));
+    if (n == 0 || ql < 0)
+        return text;
+    qsort(spans, n, sizeof(spans[0]), cmp_span);
+    char *out = h2o_mem_alloc_pool(&q->req->pool, text.len + n * (size_t)ql + 1);
+    size_t len = 0;
+    const char *p = text.base, *end = text.base + text.len;
+    for (size_t i = 0; i < n; i++) {
+        if (spans[i].ptr < p || spans[i].ptr + spans[i].len > end)
+            continue; /* another statement's */
+        memcpy(out + len, p, (size_t)(spans[i].ptr - p));
+        len += (size_t)(spans[i].ptr - p);
+        memcpy(out + len, quoted, (size_t)ql);
+        len += (size_t)ql;
+        p = spans[i].ptr + spans[i].len;
+    }
+    memcpy(out + len, p, (size_t)(end - p));
+    len += (size_t)(end - p);
+    return h2o_iovec_init(out, len);
+}
+
 static int send_query(query_req_t *q, size_t b, h2o_iovec_t stmt, int whole)
 {
     const cfg_backend_t *be = &q->cfg->backends[b];
@@ -156,6 +200,8 @@ static int send_query(query_req_t *q, size_t b, h2o_iovec_t stmt, int whole)
     qjob_reset(j);
     j->q = q;
     j->backend = b;
+    if (*be->db != '\0')
+        stmt = override_dbs(q, be, stmt);
     ubuf_init(&url, 4096);
     ubuf_init(&form, SIZE_MAX);
     ubuf_append(&url, be->url, strlen(be->url));

@@ -235,10 +235,6 @@ def test_merged_show_pretty_and_without_db_param(cl):
     same_bytes(query_raw(cl.url, "SHOW DATABASES"), query_raw(cl.r.url, "SHOW DATABASES"))
 
 
-@pytest.mark.xfail(strict=True, reason="a database named in the statement (SHOW … ON q, FROM q.autogen.m) is sent "
-                   "unchanged to a backend with a db override (AO: db=other), so AO answers from A's q instead of "
-                   "its own database: SHOW MEASUREMENTS ON q lacks ovr, SELECT * FROM q.autogen.ovr is empty, "
-                   "while the same statements without the qualifier are right")
 def test_db_named_in_the_statement_maps_to_the_override(cl):
     for q in ("SHOW MEASUREMENTS ON q", "SHOW SERIES ON q", "SELECT * FROM q.autogen.ovr", "SELECT * FROM q..ovr"):
         want = query_raw(cl.r.url, q, db="q")
