@@ -68,6 +68,13 @@ static size_t scan_line(const char *b, size_t i, size_t n)
     int quoted = 0, fields = 0;
     size_t equals = 0, commas = 0;
 
+    /* Fast path, the usual line: no quote and no backslash before the next newline, which then ends
+     * it (the loop below would stop at the same place). memchr is vectorised; the loop is not. */
+    const char *nl = memchr(b + i, '\n', n - i);
+    size_t seg = (nl != NULL ? (size_t)(nl - b) : n) - i;
+    if (memchr(b + i, '"', seg) == NULL && memchr(b + i, '\\', seg) == NULL)
+        return i + seg;
+
     while (i < n) {
         if (b[i] == '\\' && i + 2 < n) {
             i += 2;

@@ -1,12 +1,11 @@
 /*
  * wbatch — coalescing of upstream writes per (loop thread, backend, db, rp, precision).
  *
- * DESIGN: a lane per key holds the batches of that key: at most MAX_INFLIGHT in flight, and pending
- * ones in arrival order. A waiter joins the newest pending batch if it has room (maxrowlimit lines),
- * else starts a new one; a pending batch is sent as soon as the lane has a free slot, so with nothing
- * in flight a write leaves at once. Waiters' lines are copied into the upstream job only at send time,
- * so a waiter that is cancelled while pending simply leaves the list. The lane keeps a reference to
- * the configuration snapshot it was made from.
+ * DESIGN: a lane per key holds the batches of that key: in flight, and pending ones in arrival order. A waiter joins
+ * the newest pending batch if it has room (maxrowlimit lines), else starts a new one; with nothing in flight a batch
+ * leaves at once, so an idle lane adds no delay. Waiters' lines are copied into the upstream job only at send time, so
+ * a waiter that is cancelled while pending simply leaves the list. The lane keeps a reference to the configuration
+ * snapshot it was made from.
  */
 #include "wbatch.h"
 
@@ -16,6 +15,8 @@
 #include "log.h"
 #include "util.h"
 
+/* Batches in flight per lane: one while batches are small (the best coalescing: every client write that
+ * arrives meanwhile joins the next batch), up to MAX_INFLIGHT when the next batch is already full. */
 #define MAX_INFLIGHT 4
 
 typedef struct st_wb_lane_t wb_lane_t;
@@ -208,8 +209,11 @@ static void batch_send(wb_batch_t *b)
 /* Sends pending batches while the lane has free slots. */
 static void lane_pump(wb_lane_t *l)
 {
+    uint64_t full = l->cfg->backends[l->backend].maxrowlimit;
     while (l->inflight < MAX_INFLIGHT && !h2o_linklist_is_empty(&l->pending)) {
         wb_batch_t *b = H2O_STRUCT_FROM_MEMBER(wb_batch_t, _link, l->pending.next);
+        if (l->inflight != 0 && b->nlines < full && b->_link.next == &l->pending)
+            break; /* the only pending batch still has room: let it fill while one is in flight */
         h2o_linklist_unlink(&b->_link);
         if (h2o_linklist_is_empty(&b->waiters)) {
             free(b);
