@@ -36,7 +36,8 @@ static int is_get(h2o_req_t *req)
            h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
 }
 
-void ip_handle_meta(h2o_req_t *req)
+/* Answers /meta (health == 0) or /health (health == 1) from the current snapshot and runtime facts. */
+static void send_document(h2o_req_t *req, int health)
 {
     if (!is_get(req)) {
         hu_send_error(req, 405, "method not allowed");
@@ -47,28 +48,20 @@ void ip_handle_meta(h2o_req_t *req)
     meta_queue_t *queues = h2o_mem_alloc_pool(&req->pool, sizeof(*queues) * (cfg->nbackends + 1));
     meta_counters_t *counters = h2o_mem_alloc_pool(&req->pool, sizeof(*counters) * (cfg->nbackends + 1));
     meta_rt_t rt;
+    int pass = 1;
     fill_rt(&rt, cfg, healthy, queues, counters);
-    char *json = meta_build(cfg, &rt);
-    hu_send_json(req, 200, json, strlen(json));
+    char *json = health ? meta_health(cfg, &rt, &pass) : meta_build(cfg, &rt);
+    hu_send_json(req, pass ? 200 : 503, json, strlen(json));
     free(json);
     cfg_release(cfg);
 }
 
+void ip_handle_meta(h2o_req_t *req)
+{
+    send_document(req, 0);
+}
+
 void ip_handle_health(h2o_req_t *req)
 {
-    if (!is_get(req)) {
-        hu_send_error(req, 405, "method not allowed");
-        return;
-    }
-    cfg_t *cfg = ip_cfg_get();
-    int *healthy = h2o_mem_alloc_pool(&req->pool, sizeof(int) * (cfg->nbackends + 1));
-    meta_queue_t *queues = h2o_mem_alloc_pool(&req->pool, sizeof(*queues) * (cfg->nbackends + 1));
-    meta_counters_t *counters = h2o_mem_alloc_pool(&req->pool, sizeof(*counters) * (cfg->nbackends + 1));
-    meta_rt_t rt;
-    int pass;
-    fill_rt(&rt, cfg, healthy, queues, counters);
-    char *json = meta_health(cfg, &rt, &pass);
-    hu_send_json(req, pass ? 200 : 503, json, strlen(json));
-    free(json);
-    cfg_release(cfg);
+    send_document(req, 1);
 }

@@ -230,20 +230,12 @@ static int send_query(query_req_t *q, size_t b, h2o_iovec_t stmt, int whole)
             hdrs[nh++] = he;
         }
     }
-    up_req_t r = {.method = UP_POST,
-                  .url = url.base,
-                  .headers = hdrs,
-                  .num_headers = nh,
-                  .body = form.base,
-                  .body_len = form.len,
-                  .timeout_ms = (uint32_t)be->timeoutquery,
-                  .username = *be->username != '\0' ? be->username : NULL,
-                  .password = be->password,
-                  .insecure = be->insecure,
-                  .max_response = UP_DEFAULT_MAX_RESPONSE,
-                  .receiver = &q->thread->up_receiver,
-                  .cb = on_qjob_done,
-                  .cbdata = j};
+    up_req_t r = ip_backend_req(be, UP_POST, url.base, be->timeoutquery, q->thread, on_qjob_done, j);
+    r.headers = hdrs;
+    r.num_headers = nh;
+    r.body = form.base;
+    r.body_len = form.len;
+    r.max_response = UP_DEFAULT_MAX_RESPONSE;
     ubuf_append(&url, "", 1);
     r.url = url.base;
     j->job = up_job_new(&r, err, sizeof(err));

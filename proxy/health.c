@@ -69,16 +69,9 @@ static void send_ping(ip_health_t *h, size_t i, uint64_t now)
         abort();
     *pc = (ping_ctx_t){h, i};
     snprintf(url, sizeof(url), "%s/ping", b->url);
-    up_req_t req = {.method = UP_GET,
-                    .url = url,
-                    .timeout_ms = (uint32_t)(b->timeout < timeout ? b->timeout : timeout),
-                    .username = *b->username != '\0' ? b->username : NULL,
-                    .password = b->password,
-                    .insecure = b->insecure,
-                    .max_response = 64 * 1024,
-                    .receiver = &h->thread->up_receiver,
-                    .cb = on_ping_done,
-                    .cbdata = pc};
+    up_req_t req =
+        ip_backend_req(b, UP_GET, url, b->timeout < timeout ? b->timeout : timeout, h->thread, on_ping_done, pc);
+    req.max_response = 64 * 1024;
     up_job_t *job = up_job_new(&req, err, sizeof(err));
     if (job == NULL) {
         ip_log(IP_LOG_ERROR, "backend %s: cannot build a ping: %s", b->name, err);

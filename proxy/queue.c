@@ -300,21 +300,13 @@ static void replay_next_group(size_t b, ip_thread_t *t)
     }
     ubuf_append(&url, "", 1);
     static const char *const form_hdr[] = {"Content-Type: application/x-www-form-urlencoded"};
-    up_req_t req = {.method = UP_POST,
-                    .url = url.base,
-                    .headers = first->type == DQ_REC_STMT ? form_hdr : NULL,
-                    .num_headers = first->type == DQ_REC_STMT ? 1 : 0,
-                    .body = body.base,
-                    .body_len = body.len,
-                    .timeout_ms = (uint32_t)be->timeout,
-                    .username = *be->username != '\0' ? be->username : NULL,
-                    .password = be->password,
-                    .insecure = be->insecure,
-                    .gzip = be->gzip,
-                    .max_response = 1 << 20,
-                    .receiver = &t->up_receiver,
-                    .cb = on_replayed,
-                    .cbdata = (void *)(uintptr_t)b};
+    up_req_t req = ip_backend_req(be, UP_POST, url.base, be->timeout, t, on_replayed, (void *)(uintptr_t)b);
+    req.headers = first->type == DQ_REC_STMT ? form_hdr : NULL;
+    req.num_headers = first->type == DQ_REC_STMT ? 1 : 0;
+    req.body = body.base;
+    req.body_len = body.len;
+    req.gzip = be->gzip;
+    req.max_response = 1 << 20;
     r->job = up_job_new(&req, err, sizeof(err));
     ubuf_free(&url);
     ubuf_free(&body);

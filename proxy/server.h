@@ -15,6 +15,7 @@
 #include "cfg.h"
 #include "cfg_redis.h"
 #include "meta.h"
+#include "upstream.h"
 #include "version.h"
 
 /* What clients see as the InfluxDB version: a 1.x version they know how to talk to, with ours as
@@ -62,6 +63,23 @@ cfg_t *ip_cfg_get(void);
 
 /* Adds @n to counter @field of backend @b (relaxed atomic: the figures are statistics). */
 #define ip_count(b, field, n) __atomic_add_fetch(&ip_server.counters[(b)].field, (n), __ATOMIC_RELAXED)
+
+/* The parts of an upstream request that come from the backend's configuration (credentials, TLS
+ * verification), for a request whose answer comes back to @t's loop. The caller fills in the rest. */
+static inline up_req_t ip_backend_req(const cfg_backend_t *be, up_method_t method, const char *url, uint64_t timeout_ms,
+                                      struct st_ip_thread_t *t, up_cb cb, void *cbdata)
+{
+    up_req_t r = {.method = method,
+                  .url = url,
+                  .timeout_ms = (uint32_t)timeout_ms,
+                  .username = *be->username != '\0' ? be->username : NULL,
+                  .password = be->password,
+                  .insecure = be->insecure,
+                  .receiver = &t->up_receiver,
+                  .cb = cb,
+                  .cbdata = cbdata};
+    return r;
+}
 
 /* Wall clock in ms. */
 uint64_t ip_now_ms(void);

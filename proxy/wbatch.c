@@ -176,19 +176,11 @@ static void batch_send(wb_batch_t *b)
         memcpy(body + off, w->lines, w->len);
         off += w->len;
     }
-    up_req_t r = {.method = UP_POST,
-                  .url = l->url,
-                  .body = body,
-                  .body_len = total,
-                  .timeout_ms = (uint32_t)be->timeout,
-                  .username = *be->username != '\0' ? be->username : NULL,
-                  .password = be->password,
-                  .insecure = be->insecure,
-                  .gzip = be->gzip,
-                  .max_response = 1 << 20,
-                  .receiver = &l->thread->up_receiver,
-                  .cb = on_batch_done,
-                  .cbdata = b};
+    up_req_t r = ip_backend_req(be, UP_POST, l->url, be->timeout, l->thread, on_batch_done, b);
+    r.body = body;
+    r.body_len = total;
+    r.gzip = be->gzip;
+    r.max_response = 1 << 20;
     b->job = up_job_new(&r, err, sizeof(err));
     free(body);
     l->inflight++;
