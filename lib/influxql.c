@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "influxql.h"
+#include "util.h"
 
 /* ---- scanner ---------------------------------------------------------------------------------- */
 
@@ -199,16 +200,6 @@ static void scan(scanner_t *sc, token_t *t)
 
 /* ---- splitting -------------------------------------------------------------------------------- */
 
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-{
-    if (err == NULL || cap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
-
 int iql_split(const char *q, size_t len, iql_slice_t *stmts, size_t cap, char *err, size_t errcap)
 {
     scanner_t sc = {q, q + len, 0};
@@ -228,7 +219,7 @@ int iql_split(const char *q, size_t len, iql_slice_t *stmts, size_t cap, char *e
         }
         if (start != NULL) {
             if (n >= cap || n >= INT32_MAX) {
-                set_err(err, errcap, "too many statements in one query (at most %zu)", cap);
+                util_errf(err, errcap, "too many statements in one query (at most %zu)", cap);
                 return -1;
             }
             stmts[n].ptr = start;
@@ -283,7 +274,7 @@ static pcre2_code *compile(const char *pattern, const char *what, char *err, siz
     if (re == NULL) {
         PCRE2_UCHAR msg[128];
         pcre2_get_error_message(code, msg, sizeof(msg));
-        set_err(err, errcap, "invalid %s pattern \"%s\": %s at offset %zu", what, pattern, (char *)msg, (size_t)off);
+        util_errf(err, errcap, "invalid %s pattern \"%s\": %s at offset %zu", what, pattern, (char *)msg, (size_t)off);
     }
     return re;
 }
@@ -785,14 +776,14 @@ static void report(const parse_t *ps, const iql_slice_t *text, char *err, size_t
     const char *more = text->len > 100 ? "..." : "";
     switch (ps->code) {
     case IQL_EPARSE:
-        set_err(err, errcap, "error parsing statement \"%.*s%s\": %s", n, text->ptr, more, ps->why);
+        util_errf(err, errcap, "error parsing statement \"%.*s%s\": %s", n, text->ptr, more, ps->why);
         break;
     case IQL_EFORBIDDEN:
     case IQL_EQUERYFORBID:
-        set_err(err, errcap, "statement \"%.*s%s\" rejected: %s", n, text->ptr, more, ps->why);
+        util_errf(err, errcap, "statement \"%.*s%s\" rejected: %s", n, text->ptr, more, ps->why);
         break;
     default:
-        set_err(err, errcap, "statement \"%.*s%s\" rejected: %s", n, text->ptr, more, ps->why);
+        util_errf(err, errcap, "statement \"%.*s%s\" rejected: %s", n, text->ptr, more, ps->why);
         break;
     }
 }

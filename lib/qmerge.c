@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "qmerge.h"
+#include "util.h"
 
 #define MAX_DEPTH 256 /* nesting accepted by the scanner; influxd's results nest 5 deep */
 
@@ -88,16 +89,6 @@ static int wb_finish(wbuf_t *b, qm_buf_t *out, char *err, size_t errcap)
     out->ptr = b->ptr;
     out->len = b->len;
     return QM_OK;
-}
-
-static void seterr(char *err, size_t errcap, const char *fmt, ...)
-{
-    if (err == NULL || errcap == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errcap, fmt, ap);
-    va_end(ap);
 }
 
 /* ---- Go encoding/json compatible encoder ---- */
@@ -496,14 +487,14 @@ int qm_extract(const char *body, size_t len, size_t index, int statement_id, siz
     wb_init(&b, maxout);
     ret = find_result(body, body + len, index, &res, &error, &nresults);
     if (ret != 0) {
-        seterr(err, errcap, "invalid JSON in backend response");
+        util_errf(err, errcap, "invalid JSON in backend response");
         goto Error;
     }
     if (res.val != NULL && *res.val == '{') {
         put_renumbered(&b, res.val, res.vend, statement_id);
     } else if (res.val != NULL) {
         ret = QM_EJSON;
-        seterr(err, errcap, "result %zu of backend response is not an object", index);
+        util_errf(err, errcap, "result %zu of backend response is not an object", index);
         goto Error;
     } else if (error.val != NULL) {
         wb_str(&b, "{\"statement_id\":");
@@ -513,7 +504,7 @@ int qm_extract(const char *body, size_t len, size_t index, int statement_id, siz
         wb_put(&b, "}", 1);
     } else {
         ret = QM_ERANGE;
-        seterr(err, errcap, "backend response has %zu results, result %zu asked for", nresults, index);
+        util_errf(err, errcap, "backend response has %zu results, result %zu asked for", nresults, index);
         goto Error;
     }
     return wb_finish(&b, out, err, errcap);
@@ -588,7 +579,7 @@ int qm_assemble(const qm_buf_t *results, size_t n, int pretty, size_t maxout, qm
         const char *p = results[i].ptr, *end = p + results[i].len;
         if (p == NULL || results[i].len == 0 || *p != '{' || scan_value(p, end, 1) != end) {
             ret = QM_EJSON;
-            seterr(err, errcap, "result %zu is not one compact JSON object", i);
+            util_errf(err, errcap, "result %zu is not one compact JSON object", i);
             goto Error;
         }
         if (i > 0)
@@ -951,7 +942,7 @@ static int put_failure(wbuf_t *b, const merge_t *mg, const qm_body_t *bodies, si
     enc_string(b, text, strlen(text));
     if (mg->nbad == 0)
         return QM_OK;
-    seterr(err, errcap, "%s", text);
+    util_errf(err, errcap, "%s", text);
     return QM_EJSON;
 }
 
@@ -966,7 +957,7 @@ int qm_merge_show(iql_kind_t kind, const qm_body_t *bodies, size_t n, const qm_p
     out->len = 0;
     wb_init(&b, maxout);
     if (n == 0 || kind_setup(&mg, kind) != 0) {
-        seterr(err, errcap, "nothing to merge");
+        util_errf(err, errcap, "nothing to merge");
         return QM_EINVAL;
     }
     read_all(&mg, bodies, n);

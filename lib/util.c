@@ -6,6 +6,8 @@
  */
 #include "util.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
@@ -155,4 +157,14 @@ int util_gzip(const void *in, size_t len, ubuf_t *out)
 Exit:
     deflateEnd(&zs);
     return ret;
+}
+
+void util_errf(char *err, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    if (err == NULL || cap == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
 }

@@ -40,4 +40,7 @@ const char *util_gunzip_strerror(int code);
 /* Compresses @in into @out as one gzip member. Returns 0, or UBUF_ETOOBIG. */
 int util_gzip(const void *in, size_t len, ubuf_t *out);
 
+/* Writes a formatted message into a caller's error buffer (nothing when @err is NULL or @cap is 0). */
+void util_errf(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif
