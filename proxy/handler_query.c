@@ -18,6 +18,7 @@
 #include "http_util.h"
 #include "influxql.h"
 #include "log.h"
+#include "metrics.h"
 #include "qmerge.h"
 #include "queue.h"
 #include "route.h"
@@ -554,6 +555,8 @@ static void on_qjob_done(up_job_t *job, void *cbdata)
     j->content_encoding = job->res.content_encoding != NULL ? strdup(job->res.content_encoding) : NULL;
     j->influx_error = job->res.influx_error != NULL ? strdup(job->res.influx_error) : NULL;
     q->pending--;
+    if (j->klass == UP_OK || j->klass == UP_REFUSED)
+        ip_metrics_query_latency(j->backend, job->res.total_us);
     if (failover_worthy(j))
         ip_count(j->backend, queries_failed, 1);
     else

@@ -22,6 +22,7 @@
 #include "http_util.h"
 #include "influxql.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 #include "server.h"
 #include "upstream.h"
@@ -190,11 +191,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     static const struct {
         const char *path;
         void (*fn)(h2o_req_t *);
-    } routes[] = {{"/ping", ip_handle_ping},
-                  {"/meta", ip_handle_meta},
-                  {"/health", ip_handle_health},
-                  {"/write", ip_handle_write},
-                  {"/query", ip_handle_query}};
+    } routes[] = {{"/ping", ip_handle_ping},   {"/meta", ip_handle_meta},   {"/health", ip_handle_health},
+                  {"/write", ip_handle_write}, {"/query", ip_handle_query}, {"/metrics", ip_handle_metrics}};
     h2o_iovec_t path = hu_path(req);
     (void)self;
 
@@ -220,6 +218,7 @@ static void setup_h2o(const cfg_t *cfg)
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     h2o_handler_t *handler = h2o_create_handler(path, sizeof(*handler));
     handler->on_req = on_req;
+    ip_metrics_register(path);
 }
 
 /* Must run on the thread that will run the loop: h2o 2.2.5 sockets recycle their buffers through the
@@ -321,6 +320,7 @@ static int load_config(void)
     ip_server.config_loaded_at_ms = ip_now_ms();
     ip_server.healthy = calloc(cfg->nbackends + 1, sizeof(int));
     ip_server.counters = calloc(cfg->nbackends + 1, sizeof(*ip_server.counters));
+    ip_metrics_init(cfg->nbackends);
     snprintf(ip_server.listen, sizeof(ip_server.listen), "%s", cfg->node.listenaddr);
     return 0;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 #include "http_util.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 /* Batches in flight per lane: one while batches are small (the best coalescing: every client write that
@@ -232,6 +233,8 @@ static void on_batch_done(up_job_t *job, void *cbdata)
 
     b->job = NULL;
     l->inflight--;
+    if (job->res.klass == UP_OK || job->res.klass == UP_REFUSED)
+        ip_metrics_write_latency(l->backend, job->res.total_us);
     if (job->res.klass == UP_OK) {
         ip_count(l->backend, writes_ok, 1);
         ip_count(l->backend, lines_ok, b->nlines);
