@@ -6,6 +6,7 @@
 #include "http_util.h"
 #include "meta.h"
 #include "queue.h"
+#include "registry.h"
 #include "server.h"
 
 static void fill_rt(meta_rt_t *rt, const cfg_t *cfg, int *healthy, meta_queue_t *queues, meta_counters_t *counters)
@@ -50,6 +51,11 @@ static void send_document(h2o_req_t *req, int health)
     meta_rt_t rt;
     int pass = 1;
     fill_rt(&rt, cfg, healthy, queues, counters);
+    enum { MAXP = 256 };
+    meta_proxy_t *proxies = h2o_mem_alloc_pool(&req->pool, sizeof(*proxies) * MAXP);
+    char(*strings)[3][128] = h2o_mem_alloc_pool(&req->pool, sizeof(*strings) * MAXP);
+    rt.proxies = proxies;
+    rt.nproxies = ip_registry_copy(proxies, strings, MAXP);
     char *json = health ? meta_health(cfg, &rt, &pass) : meta_build(cfg, &rt);
     hu_send_json(req, pass ? 200 : 503, json, strlen(json));
     free(json);

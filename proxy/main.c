@@ -24,6 +24,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "queue.h"
+#include "registry.h"
 #include "server.h"
 #include "upstream.h"
 
@@ -358,11 +359,13 @@ int main(int argc, char **argv)
     ip_log(IP_LOG_INFO, "node %s listening on %s (%zu threads), %zu backends, %zu keymaps", ip_server.node,
            ip_server.listen, ip_server.nthreads, ip_server.cfg->nbackends, ip_server.cfg->nkeymaps);
 
+    ip_registry_start();
     run_loop(&ip_server.threads[0]);
 
     ip_log(IP_LOG_INFO, "stopping");
     for (size_t i = 1; i < ip_server.nthreads; i++)
         pthread_join(ip_server.threads[i].tid, NULL);
+    ip_registry_stop();
     ip_health_stop();
     ip_queues_close();
     up_destroy(ip_server.up);
