@@ -51,6 +51,12 @@ static void send_document(h2o_req_t *req, int health)
     meta_rt_t rt;
     int pass = 1;
     fill_rt(&rt, cfg, healthy, queues, counters);
+    char *reload_error = h2o_mem_alloc_pool(&req->pool, sizeof(ip_server.reload_error));
+    pthread_mutex_lock(&ip_server.cfg_lock);
+    memcpy(reload_error, ip_server.reload_error, sizeof(ip_server.reload_error));
+    rt.config_loaded_at = ip_server.config_loaded_at_ms / 1000;
+    pthread_mutex_unlock(&ip_server.cfg_lock);
+    rt.reload_error = reload_error[0] != '\0' ? reload_error : NULL;
     enum { MAXP = 256 };
     meta_proxy_t *proxies = h2o_mem_alloc_pool(&req->pool, sizeof(*proxies) * MAXP);
     char(*strings)[3][128] = h2o_mem_alloc_pool(&req->pool, sizeof(*strings) * MAXP);

@@ -655,7 +655,8 @@ static int classify(query_req_t *q)
     q->mask = calloc(q->nstmts * nb + 1, 1);
     for (size_t i = 0; i < q->nstmts; i++) {
         iql_stmt_t *st = &q->cls[i];
-        if (iql_classify(ip_server.iql, q->stmts[i].ptr, q->stmts[i].len, st, err, sizeof(err)) != 0) {
+        if (iql_classify(__atomic_load_n(&ip_server.iql, __ATOMIC_ACQUIRE), q->stmts[i].ptr, q->stmts[i].len, st, err,
+                         sizeof(err)) != 0) {
             hu_send_error(q->req, 400, err);
             return -1;
         }

@@ -20,6 +20,7 @@
 typedef struct st_ip_health_t {
     ip_thread_t *thread;
     cfg_t *cfg;
+    uint64_t gen; /* of cfg */
     bp_health_t *bp;
     up_job_t **inflight;
     h2o_timeout_t tick;
@@ -83,10 +84,31 @@ static void send_ping(ip_health_t *h, size_t i, uint64_t now)
     up_submit(ip_server.up, job);
 }
 
+/* A reload swapped the configuration: take the new one (the same backends, in the same order) and its
+ * check intervals; the health of each backend carries over. */
+static void follow_reload(ip_health_t *h)
+{
+    uint64_t gen = __atomic_load_n(&ip_server.cfg_gen, __ATOMIC_ACQUIRE);
+    if (gen == h->gen)
+        return;
+    cfg_t *next = ip_cfg_get();
+    for (size_t i = 0; i < next->nbackends; i++) {
+        bp_params_t p;
+        bp_params_default(&p, next->backends[i].checkinterval);
+        bp_health_set_params(&h->bp[i], &p);
+    }
+    ip_queues_set_cfg(next);
+    cfg_release(h->cfg);
+    h->cfg = next;
+    h->gen = gen;
+}
+
 static void on_tick(h2o_timeout_entry_t *entry)
 {
     ip_health_t *h = H2O_STRUCT_FROM_MEMBER(ip_health_t, entry, entry);
     uint64_t now = mono_ms();
+
+    follow_reload(h);
 
     uint64_t wall = ip_now_ms();
     for (size_t i = 0; i < h->cfg->nbackends; i++) {
@@ -104,6 +126,7 @@ int ip_health_start(ip_thread_t *t, char *err, size_t errcap)
     uint64_t now = mono_ms();
 
     h->thread = t;
+    h->gen = __atomic_load_n(&ip_server.cfg_gen, __ATOMIC_ACQUIRE);
     h->cfg = ip_cfg_get();
     h->bp = calloc(h->cfg->nbackends + 1, sizeof(*h->bp));
     h->inflight = calloc(h->cfg->nbackends + 1, sizeof(*h->inflight));

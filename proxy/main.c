@@ -25,6 +25,7 @@
 #include "metrics.h"
 #include "queue.h"
 #include "registry.h"
+#include "reload.h"
 #include "server.h"
 #include "upstream.h"
 
@@ -192,8 +193,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     static const struct {
         const char *path;
         void (*fn)(h2o_req_t *);
-    } routes[] = {{"/ping", ip_handle_ping},   {"/meta", ip_handle_meta},   {"/health", ip_handle_health},
-                  {"/write", ip_handle_write}, {"/query", ip_handle_query}, {"/metrics", ip_handle_metrics}};
+    } routes[] = {{"/ping", ip_handle_ping},    {"/meta", ip_handle_meta},   {"/health", ip_handle_health},
+                  {"/write", ip_handle_write},  {"/query", ip_handle_query}, {"/metrics", ip_handle_metrics},
+                  {"/reload", ip_handle_reload}};
     h2o_iovec_t path = hu_path(req);
     (void)self;
 
@@ -267,8 +269,10 @@ static void *thread_main(void *arg)
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    ip_server.stopping = 1;
+    if (sig == SIGHUP)
+        ip_server.reload_signal = 1;
+    else
+        ip_server.stopping = 1;
 }
 
 static int start_threads(const cfg_t *cfg)
@@ -350,6 +354,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     curl_global_init(CURL_GLOBAL_ALL);
     up_opts_t uo = {0};
     ip_server.up = up_create(&uo);
@@ -360,16 +365,18 @@ int main(int argc, char **argv)
            ip_server.listen, ip_server.nthreads, ip_server.cfg->nbackends, ip_server.cfg->nkeymaps);
 
     ip_registry_start();
+    ip_reload_start();
     run_loop(&ip_server.threads[0]);
 
     ip_log(IP_LOG_INFO, "stopping");
     for (size_t i = 1; i < ip_server.nthreads; i++)
         pthread_join(ip_server.threads[i].tid, NULL);
+    ip_reload_stop();
     ip_registry_stop();
     ip_health_stop();
     ip_queues_close();
     up_destroy(ip_server.up);
-    iql_free(ip_server.iql);
+    iql_free(ip_server.iql); /* after ip_reload_stop(): nothing swaps it any more */
     cfg_release(ip_server.cfg);
     curl_global_cleanup();
     ip_log(IP_LOG_INFO, "stopped");

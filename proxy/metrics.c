@@ -13,6 +13,7 @@
 #include "http_util.h"
 #include "metrics.h"
 #include "queue.h"
+#include "reload.h"
 #include "server.h"
 #include "util.h"
 
@@ -166,6 +167,11 @@ static void render(ubuf_t *u, const cfg_t *cfg)
     put(u, "influxdb_proxy_build_info{version=\"%s\"} 1\n", IP_VERSION);
     family(u, "uptime_seconds", "gauge", "Seconds since the proxy started.");
     put(u, "influxdb_proxy_uptime_seconds %llu\n", (unsigned long long)((now - ip_server.started_at_ms) / 1000));
+    uint64_t rok, rfailed;
+    ip_reload_counts(&rok, &rfailed);
+    family(u, "config_reloads_total", "counter", "Configuration reloads, applied or refused.");
+    put(u, "influxdb_proxy_config_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)rok);
+    put(u, "influxdb_proxy_config_reloads_total{result=\"refused\"} %llu\n", (unsigned long long)rfailed);
     family(u, "http_requests_total", "counter", "HTTP requests answered, by endpoint and status.");
     for (size_t e = 0; e < N_ENDPOINTS; e++)
         for (size_t s = 0; s < N_STATUSES; s++) {

@@ -44,7 +44,8 @@ static struct {
     size_t n;
     dq_t **q;
     replay_t *rp;
-    const cfg_t *cfg;
+    cfg_t *cfg;   /* loop 0's reference: backend URLs, timeouts, credentials for replay */
+    char **names; /* backend names, for threads that must not touch cfg (the fsync thread) */
     pthread_t syncer;
     int syncer_running;
     volatile int stop;
@@ -73,7 +74,7 @@ static void *sync_main(void *arg)
             usleep(100000);
         for (size_t i = 0; i < Q.n; i++)
             if (dq_sync(Q.q[i]) != 0)
-                ip_log(IP_LOG_ERROR, "queue %s: fsync failed: %s", Q.cfg->backends[i].name, strerror(errno));
+                ip_log(IP_LOG_ERROR, "queue %s: fsync failed: %s", Q.names[i], strerror(errno));
     }
     return NULL;
 }
@@ -90,10 +91,13 @@ int ip_queues_open(const cfg_t *cfg, char *err, size_t errcap)
         snprintf(err, errcap, "datadir %s: %s", cfg->node.datadir, strerror(errno));
         return -1;
     }
-    Q.cfg = cfg;
+    Q.cfg = cfg_retain((cfg_t *)cfg);
     Q.n = cfg->nbackends;
     Q.q = calloc(Q.n + 1, sizeof(*Q.q));
     Q.rp = calloc(Q.n + 1, sizeof(*Q.rp));
+    Q.names = calloc(Q.n + 1, sizeof(*Q.names));
+    for (size_t i = 0; i < Q.n; i++)
+        Q.names[i] = strdup(cfg->backends[i].name);
     for (size_t i = 0; i < Q.n; i++) {
         snprintf(dir, sizeof(dir), "%s/%s", cfg->node.datadir, cfg->backends[i].name);
         msg[0] = '\0';
@@ -129,10 +133,22 @@ void ip_queues_close(void)
             dq_batch_dispose(&r->batch);
         if (Q.q[i] != NULL)
             dq_close(Q.q[i]);
+        free(Q.names[i]);
     }
     free(Q.q);
     free(Q.rp);
+    free(Q.names);
+    if (Q.cfg != NULL)
+        cfg_release(Q.cfg);
+    Q.cfg = NULL;
     Q.n = 0;
+}
+
+void ip_queues_set_cfg(cfg_t *cfg)
+{
+    cfg_t *old = Q.cfg;
+    Q.cfg = cfg_retain(cfg);
+    cfg_release(old);
 }
 
 int ip_queue_nonempty(size_t b)

@@ -17,6 +17,9 @@ int ip_queues_open(const cfg_t *cfg, char *err, size_t errcap);
 /* Stops the fsync thread, cancels replays in flight (call on loop 0's thread), syncs and closes. */
 void ip_queues_close(void);
 
+/* Loop 0, after a reload: replay with @cfg's backend settings from now on (same backends, same order). */
+void ip_queues_set_cfg(cfg_t *cfg);
+
 /* Whether backend @b has records waiting: new writes for it must then go behind them. Any thread. */
 int ip_queue_nonempty(size_t b);
 

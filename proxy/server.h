@@ -44,8 +44,11 @@ typedef struct st_ip_server_t {
     char node[128];
     char listen[300]; /* the effective listen address, as shown in /meta */
     uint64_t started_at_ms, config_loaded_at_ms;
-    int *healthy;              /* per backend of cfg; atomics written by the health checker */
-    meta_counters_t *counters; /* per backend of cfg; updated with ip_count() from any thread */
+    uint64_t cfg_gen;                    /* bumped at every reload (atomic) */
+    char reload_error[1024];             /* the last refused reload's reason, "" after a good one (under cfg_lock) */
+    volatile sig_atomic_t reload_signal; /* SIGHUP */
+    int *healthy;                        /* per backend of cfg; atomics written by the health checker */
+    meta_counters_t *counters;           /* per backend of cfg; updated with ip_count() from any thread */
     struct st_up_t *up;
     struct st_iql_t *iql; /* statement classifier with the node's queryforbid; shared read-only */
     struct st_ip_health_t *health;
