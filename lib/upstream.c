@@ -13,9 +13,29 @@
  * ones already sit in the receiver's queue, so only cb is cleared and the receiver frees them.
  * cb itself is only ever read and written on the receiver's loop thread.
  *
- * The worker loop: take the pending jobs, start their transfers, drop cancelled ones, let curl run,
- * reap finished transfers, then sleep in curl_multi_poll() until a socket, a curl timer or
- * curl_multi_wakeup() (submit, cancel, destroy) needs it.
+ * The worker loop: take the pending jobs, start their transfers, drop cancelled ones, resume paused
+ * ones, let curl run, reap finished transfers, then sleep in curl_multi_poll() until a socket, a curl
+ * timer or curl_multi_wakeup() (submit, cancel, ack, destroy) needs it.
+ *
+ * Streaming adds two kinds of message besides the completion (job->_msg): the head (job->_head_msg,
+ * posted once when the header block of the final answer ends) and chunks (one malloc'd chunk_t per
+ * write callback, holding a copy of curl's bytes). All three go through the same receiver, so they
+ * are never reordered: h2o appends to the receiver's list under its queue mutex and hands the list
+ * over whole, and the worker is the only thread posting for a job. Hence the rule that makes cancel
+ * safe: the completion is always the last message of a job, and only it frees the job. A chunk or
+ * head still in the receiver's queue when the job is cancelled therefore still points at a live job;
+ * up_cancel() clears _on_head/_on_chunk (loop-only fields), so such messages are freed unseen. h2o
+ * gives no way to take a message back out of the receiver's queue, which is why chunks are not
+ * unlinked on cancel. The only worker->loop data besides the messages are the head fields of
+ * job->res: written before _head_msg is posted and never touched by the worker afterwards
+ * (_head_sent), so on_head/on_chunk can read them while the worker goes on.
+ *
+ * Flow control is a counter, not a list: _unacked (bytes posted, not yet acknowledged) and _paused
+ * are atomics on the job; the worker pauses from the write callback when the window is full, and
+ * up_stream_ack() bumps up->resumes and wakes the worker when enough has been consumed; the worker
+ * then scans its in-flight list for paused transfers with room (as for aborts). A job that has been
+ * finished is never linked anywhere the loop could reach, so an ack racing with the end of the
+ * transfer touches only the job, which lives until its completion message is processed.
  */
 #include <assert.h>
 #include <limits.h>
@@ -29,6 +49,13 @@
 #include "upstream.h"
 
 enum { JOB_NEW, JOB_PENDING, JOB_ACTIVE, JOB_DONE };
+enum { MSG_HEAD, MSG_CHUNK, MSG_DONE };
+
+typedef struct st_chunk_t {
+    struct st_up_msg_t msg;
+    size_t len;
+    char data[];
+} chunk_t;
 
 /* Line protocol compresses well even at the fastest level, and this runs on a loop thread. */
 #define GZIP_LEVEL 1
@@ -45,10 +72,12 @@ struct st_up_t {
     h2o_linklist_t pending; /* up_job_t._pending; under mutex */
     bool stopping;          /* under mutex */
     atomic_uint aborts;     /* bumped by up_cancel() on an ACTIVE job */
+    atomic_uint resumes;    /* bumped by up_stream_ack() when a paused job has room again */
     /* worker-only */
     h2o_linklist_t inflight; /* up_job_t._inflight: transfers added to the multi handle */
-    unsigned aborts_seen;
+    unsigned aborts_seen, resumes_seen;
     /* read-only after up_create() */
+    size_t stream_window;
     long connect_timeout_ms;
     long max_idle_age_s;
     char *user_agent;
@@ -196,11 +225,22 @@ up_job_t *up_job_new(const up_req_t *req, char *err, size_t errlen)
     job->_req.timeout_ms = req->timeout_ms;
     job->_req.insecure = req->insecure;
     job->_req.gzip = req->gzip;
-    job->_req.max_response = req->max_response != 0 ? req->max_response : UP_DEFAULT_MAX_RESPONSE;
+    job->_on_head = req->on_head;
+    job->_on_chunk = req->on_chunk;
+    job->_req.has_head = req->on_head != NULL;
+    job->_req.streaming = req->on_chunk != NULL;
+    job->_req.max_response = req->max_response;
+    if (job->_req.max_response == 0)
+        job->_req.max_response = job->_req.streaming ? MAX_RESPONSE_LIMIT : UP_DEFAULT_MAX_RESPONSE;
     if (job->_req.max_response > MAX_RESPONSE_LIMIT)
         job->_req.max_response = MAX_RESPONSE_LIMIT;
+    job->_msg._job = job->_head_msg._job = job;
+    job->_msg._kind = MSG_DONE;
+    job->_head_msg._kind = MSG_HEAD;
     atomic_init(&job->_state, JOB_NEW);
     atomic_init(&job->_abort, 0);
+    atomic_init(&job->_unacked, 0);
+    atomic_init(&job->_paused, 0);
     copy_tail(job, req, &zs, (char *)(job + 1), (char *)(job + 1) + tail);
     return job;
 }
@@ -269,6 +309,8 @@ void up_cancel(up_job_t *job)
         return;
     }
     job->cb = NULL;
+    job->_on_head = NULL;
+    job->_on_chunk = NULL;
     if (state == JOB_PENDING) {
         pthread_mutex_lock(&up->mutex);
         state = atomic_load(&job->_state);
@@ -289,16 +331,51 @@ void up_cancel(up_job_t *job)
     }
 }
 
+void up_stream_ack(up_job_t *job, size_t nbytes)
+{
+    size_t before = atomic_fetch_sub(&job->_unacked, nbytes);
+
+    assert(nbytes <= before);
+    /* Read _paused only after the subtraction: see must_pause(). */
+    if (atomic_load(&job->_paused) && before - nbytes <= job->_up->stream_window / 2) {
+        atomic_fetch_add(&job->_up->resumes, 1);
+        curl_multi_wakeup(job->_up->multi);
+    }
+}
+
+/* A callback may up_cancel() a job (its own from on_head/on_chunk, or another of this same batch):
+ * that clears its callbacks, and its later messages in the batch are dropped; only the completion,
+ * always the job's last message, frees it. */
+static void deliver(struct st_up_msg_t *m)
+{
+    up_job_t *job = m->_job;
+
+    switch (m->_kind) {
+    case MSG_HEAD:
+        if (job->_on_head != NULL)
+            job->_on_head(job, job->cbdata);
+        break;
+    case MSG_CHUNK: {
+        chunk_t *c = H2O_STRUCT_FROM_MEMBER(chunk_t, msg, m);
+        if (job->_on_chunk != NULL)
+            job->_on_chunk(job, job->cbdata, c->data, c->len);
+        free(c);
+    } break;
+    case MSG_DONE:
+        if (job->cb != NULL)
+            job->cb(job, job->cbdata);
+        up_job_free(job);
+        break;
+    }
+}
+
 void up_receiver_cb(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
     (void)receiver;
     while (!h2o_linklist_is_empty(messages)) {
-        up_job_t *job = H2O_STRUCT_FROM_MEMBER(up_job_t, _msg.link, messages->next);
-        h2o_linklist_unlink(&job->_msg.link);
-        /* A callback may up_cancel() another job of this same batch: that only clears its cb. */
-        if (job->cb != NULL)
-            job->cb(job, job->cbdata);
-        up_job_free(job);
+        struct st_up_msg_t *m = H2O_STRUCT_FROM_MEMBER(struct st_up_msg_t, _super.link, messages->next);
+        h2o_linklist_unlink(&m->_super.link);
+        deliver(m);
     }
 }
 
@@ -338,6 +415,72 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     job->res.body_len += n;
     job->res.body[job->res.body_len] = '\0';
     return n;
+}
+
+static bool over_window(const up_job_t *job, size_t n)
+{
+    size_t unacked = atomic_load(&job->_unacked);
+
+    return unacked != 0 && unacked + n > job->_up->stream_window;
+}
+
+/* Publishes _paused before looking at _unacked again, while up_stream_ack() subtracts from _unacked
+ * before reading _paused (both sequentially consistent): either this second look sees the room an
+ * ack made, or that ack sees _paused and wakes the worker. No resume is lost. */
+static bool must_pause(up_job_t *job, size_t n)
+{
+    if (!over_window(job, n))
+        return false;
+    atomic_store(&job->_paused, 1);
+    if (over_window(job, n)) {
+        job->_curl_paused = true;
+        return true;
+    }
+    atomic_store(&job->_paused, 0);
+    return false;
+}
+
+/* Streaming write callback. On CURL_WRITEFUNC_PAUSE curl keeps these bytes and offers them again
+ * after curl_easy_pause(CURLPAUSE_CONT): nothing is counted or posted for them now. */
+static size_t on_stream_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    up_job_t *job = arg;
+    size_t n = size * nmemb;
+    chunk_t *c;
+
+    if (n > job->_req.max_response - job->_streamed) {
+        job->_too_large = true;
+        return 0;
+    }
+    if (n == 0)
+        return 0;
+    if (must_pause(job, n))
+        return CURL_WRITEFUNC_PAUSE;
+    c = malloc(sizeof(*c) + n);
+    if (c == NULL)
+        abort();
+    memset(&c->msg, 0, sizeof(c->msg));
+    c->msg._job = job;
+    c->msg._kind = MSG_CHUNK;
+    c->len = n;
+    memcpy(c->data, data, n);
+    job->_streamed += n;
+    atomic_fetch_add(&job->_unacked, n);
+    h2o_multithread_send_message(job->_receiver, &c->msg._super);
+    return n;
+}
+
+/* At the blank line ending a header block: the head of the final (non-1xx) answer goes to the loop. */
+static void post_head(up_job_t *job)
+{
+    long status = 0;
+
+    curl_easy_getinfo(job->_easy, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200)
+        return;
+    job->res.status = (int)status;
+    job->_head_sent = true;
+    h2o_multithread_send_message(job->_receiver, &job->_head_msg._super);
 }
 
 static void clear_headers(up_job_t *job)
@@ -396,8 +539,15 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *arg)
     size_t n = size * nmemb, len = n, name_len;
     const char *colon, *value, *end;
 
+    /* After the head went to the loop its fields are the loop's; what follows can only be trailers. */
+    if (job->_head_sent)
+        return n;
     while (len > 0 && (data[len - 1] == '\r' || data[len - 1] == '\n'))
         --len;
+    if (len == 0 && job->_req.has_head) {
+        post_head(job);
+        return n;
+    }
     if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
         clear_headers(job);
         return n;
@@ -496,7 +646,7 @@ static CURLcode set_options(up_t *up, CURL *e, up_job_t *job)
     SET(CURLOPT_TCP_KEEPALIVE, 1L);
     SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     SET(CURLOPT_ERRORBUFFER, job->res.message);
-    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEFUNCTION, job->_req.streaming ? on_stream_body : on_body);
     SET(CURLOPT_WRITEDATA, job);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, job);
@@ -559,7 +709,8 @@ static void finish_job(up_t *up, up_job_t *job, CURLcode cc, const char *cancel_
         curl_off_t total = 0;
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
         curl_easy_getinfo(e, CURLINFO_TOTAL_TIME_T, &total);
-        job->res.status = (int)status;
+        if (!job->_head_sent) /* else the loop may be reading it; it holds the same value */
+            job->res.status = (int)status;
         job->res.total_us = (uint64_t)total;
         curl_multi_remove_handle(up->multi, e);
         curl_easy_cleanup(e);
@@ -576,8 +727,11 @@ static void finish_job(up_t *up, up_job_t *job, CURLcode cc, const char *cancel_
             abort();
         job->_req.body_cap = 1;
     }
+    /* From here on up_stream_ack() must not reach for up: it may be gone once this job is posted. */
+    atomic_store(&job->_paused, 0);
+    job->_curl_paused = false;
     atomic_store(&job->_state, JOB_DONE);
-    h2o_multithread_send_message(job->_receiver, &job->_msg);
+    h2o_multithread_send_message(job->_receiver, &job->_msg._super);
 }
 
 static void start_job(up_t *up, up_job_t *job)
@@ -650,6 +804,31 @@ static void reap_cancelled(up_t *up, const char *cancel_reason)
     }
 }
 
+/* Unpauses the transfers whose reader has caught up; scans only when some ack asked for it. */
+static void resume_paused(up_t *up)
+{
+    unsigned resumes = atomic_load(&up->resumes);
+    h2o_linklist_t *node, *next;
+
+    if (resumes == up->resumes_seen)
+        return;
+    up->resumes_seen = resumes;
+    for (node = up->inflight.next; node != &up->inflight; node = next) {
+        up_job_t *job = H2O_STRUCT_FROM_MEMBER(up_job_t, _inflight, node);
+        CURLcode cc;
+        next = node->next;
+        if (!job->_curl_paused || atomic_load(&job->_unacked) > up->stream_window / 2)
+            continue;
+        /* Cleared first: curl may hand the kept bytes over (and be paused again) inside the call. */
+        job->_curl_paused = false;
+        atomic_store(&job->_paused, 0);
+        cc = curl_easy_pause(job->_easy, CURLPAUSE_CONT);
+        /* A failure there (e.g. the cap hit while delivering) is not reported through the multi. */
+        if (cc != CURLE_OK)
+            finish_job(up, job, cc, NULL);
+    }
+}
+
 static void reap_done(up_t *up)
 {
     for (;;) {
@@ -682,6 +861,7 @@ static void *worker_main(void *arg)
             break;
         start_batch(up, &batch, NULL);
         reap_cancelled(up, NULL);
+        resume_paused(up);
         curl_multi_perform(up->multi, &running);
         reap_done(up);
         curl_multi_poll(up->multi, NULL, 0, POLL_MS, NULL);
@@ -708,6 +888,8 @@ up_t *up_create(const up_opts_t *opts)
     h2o_linklist_init_anchor(&up->pending);
     h2o_linklist_init_anchor(&up->inflight);
     atomic_init(&up->aborts, 0);
+    atomic_init(&up->resumes, 0);
+    up->stream_window = opts->stream_window != 0 ? opts->stream_window : UP_DEFAULT_STREAM_WINDOW;
     up->connect_timeout_ms = opts->connect_timeout_ms;
     up->max_idle_age_s = opts->max_idle_age_s;
     up->user_agent = strdup(opts->user_agent != NULL ? opts->user_agent : "influxdb-proxy");

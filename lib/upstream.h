@@ -16,13 +16,23 @@
  * curl_global_cleanup() after the last up_destroy(); this module never calls either (they are not
  * thread-safe and belong to main()).
  *
- * STREAMING (not implemented yet; the layout leaves room for it): a later mode adds to up_req_t a
- * head callback and a chunk callback. The worker would then post small chunk messages (a second
- * h2o_multithread_message_t embedded per chunk, linked to the job) through the same receiver
- * instead of accumulating res.body, pausing the transfer with CURL_WRITEFUNC_PAUSE when too many
- * chunks are unconsumed and resuming it with curl_easy_pause() when the loop acknowledges them via
- * the pending-list/wakeup path. The final completion message, up_cancel() and the ownership rules
- * stay exactly as they are, so handlers using the buffered mode need no change.
+ * STREAMING: a request with on_chunk set does not accumulate the body in res.body; the worker posts
+ * it to the receiver as chunk messages (one allocation each, holding the bytes curl handed over, at
+ * most CURL_MAX_WRITE_SIZE = 16 KiB) and the loop gets them through on_chunk, in order. on_head, if
+ * set, runs first, once the status line and headers of the final answer are complete (it may also
+ * be used without on_chunk, to look at the status before a buffered body arrives). The completion
+ * callback runs last, exactly once, as in buffered mode. Flow control: the client counts the bytes
+ * posted and not yet acknowledged with up_stream_ack(); once another chunk would take that past
+ * up_opts_t.stream_window, the worker pauses the transfer (curl keeps the chunk and hands it over
+ * again later), so at most max(window, 16 KiB) bytes of one job wait on the loop side. When the loop
+ * acknowledges enough that at most half the window is outstanding, the worker is woken to resume it.
+ * Messages of one job arrive in this order: head, chunks, completion; all on the receiver's loop.
+ *
+ * Typical use (a handler passing an answer through with h2o_send(); one send in flight at a time):
+ *   on_head:  look at job->res.status; on 5xx up_cancel(job) and fail over, else h2o_start_response
+ *   on_chunk: append the bytes to the request's own buffer; if no send is in flight, h2o_send it
+ *   proceed:  up_stream_ack(job, bytes just sent); send what was buffered meanwhile, if anything
+ *   cb:       note the end; h2o_send(..., H2O_SEND_STATE_FINAL) once the buffer is drained
  */
 #ifndef IP_UPSTREAM_H
 #define IP_UPSTREAM_H
@@ -42,6 +52,13 @@ typedef struct st_up_job_t up_job_t;
  * up_job_take_body(). */
 typedef void (*up_cb)(up_job_t *job, void *cbdata);
 
+/* Streaming, on the loop thread of the receiver, before the completion callback. Inside them only
+ * job->res.status, content_type, content_encoding and influx_error may be read (the worker may still
+ * be writing the other fields). Both may call up_cancel(job): nothing is called for the job after
+ * that. @data is valid only during the call. */
+typedef void (*up_head_cb)(up_job_t *job, void *cbdata);
+typedef void (*up_chunk_cb)(up_job_t *job, void *cbdata, const char *data, size_t len);
+
 typedef enum en_up_method_t { UP_GET, UP_HEAD, UP_POST } up_method_t;
 
 /* How a transfer ended, as the write and query paths need it (SPEC §6 stored/refused/unreachable). */
@@ -57,6 +74,7 @@ typedef enum en_up_class_t {
 /* Copied response header values longer than this are truncated. */
 #define UP_MAX_HEADER_VALUE 4096
 #define UP_MESSAGE_SIZE 256 /* = CURL_ERROR_SIZE */
+#define UP_DEFAULT_STREAM_WINDOW (1024u * 1024)
 
 /* Options of one client; zero means "default" for every field. */
 typedef struct st_up_opts_t {
@@ -66,6 +84,7 @@ typedef struct st_up_opts_t {
     long connect_timeout_ms;    /* cap on the connect phase; never longer than the job's timeout */
     long max_idle_age_s;        /* close cached connections idle for longer (default 118, curl's) */
     const char *user_agent;     /* copied; default "influxdb-proxy" */
+    size_t stream_window;       /* streaming: unacknowledged bytes per job before pausing (default 1 MiB) */
 } up_opts_t;
 
 /* Everything one request needs. Only borrowed here: up_job_new() copies all of it. */
@@ -81,10 +100,16 @@ typedef struct st_up_req_t {
     const char *password;                 /* NULL = "" */
     bool insecure;                        /* https: skip certificate and host name verification */
     bool gzip;                            /* gzip the body and send Content-Encoding: gzip */
-    size_t max_response;                  /* body cap, bytes; 0 = default; clamped to SIZE_MAX/4 */
+    size_t max_response;                  /* body cap, bytes; 0 = default (streaming: no cap); clamped to SIZE_MAX/4 */
     h2o_multithread_receiver_t *receiver; /* registered with up_receiver_cb on the submitter's loop */
     up_cb cb;                             /* may be NULL: the result is dropped */
-    void *cbdata;
+    void *cbdata;                         /* passed to cb, on_head and on_chunk */
+    /* Streaming (see STREAMING above); both optional. With on_chunk set, a non-zero max_response caps
+     * the total streamed: the transfer ends UP_TOO_LARGE after the chunks delivered up to the cap
+     * (or before any, if Content-Length announces more). A 0 means no cap: the window bounds memory.
+     * timeout_ms still bounds the whole transfer, the time spent paused for a slow reader included. */
+    up_head_cb on_head;
+    up_chunk_cb on_chunk;
 } up_req_t;
 
 /* Results, valid inside the callback. Strings are NUL-terminated and owned by the job. */
@@ -96,7 +121,7 @@ typedef struct st_up_result_t {
     char message[UP_MESSAGE_SIZE]; /* "" for OK; otherwise a human message: "Failed to connect to
                                     * 127.0.0.1 port 9 ...: Connection refused", "HTTP 400: database
                                     * not found: \"x\"", "response larger than 1024 bytes", ... */
-    char *body;                    /* never NULL (at least ""); body_len bytes plus a NUL */
+    char *body;                    /* never NULL (at least "", always so when streaming); body_len bytes plus a NUL */
     size_t body_len;
     char *content_type; /* copied header values, NULL when absent */
     char *content_encoding;
@@ -113,8 +138,16 @@ struct st_up_job_t {
     up_result_t res;
 
     /* Private. */
-    h2o_multithread_message_t _msg;
+    struct st_up_msg_t {
+        h2o_multithread_message_t _super;
+        up_job_t *_job;
+        int _kind; /* HEAD, CHUNK, DONE (see upstream.c) */
+    } _msg, _head_msg;
     h2o_multithread_receiver_t *_receiver;
+    up_head_cb _on_head;      /* loop-only; cleared by up_cancel() */
+    up_chunk_cb _on_chunk;    /* loop-only; cleared by up_cancel() */
+    atomic_size_t _unacked;   /* streaming: bytes posted as chunks, not yet passed to up_stream_ack() */
+    atomic_int _paused;       /* streaming: set by the worker while the transfer is paused for the window */
     h2o_linklist_t _pending;  /* up->_pending, under up's mutex */
     h2o_linklist_t _inflight; /* worker-only list of transfers in curl */
     up_t *_up;
@@ -123,6 +156,9 @@ struct st_up_job_t {
     void *_easy;       /* CURL *, worker-only */
     void *_slist;      /* struct curl_slist *, worker-only */
     bool _too_large;
+    bool _head_sent;   /* worker-only: _head_msg posted; the header fields are the loop's now */
+    bool _curl_paused; /* worker-only: the write callback returned CURL_WRITEFUNC_PAUSE */
+    size_t _streamed;  /* worker-only: bytes posted as chunks */
     struct {
         up_method_t method;
         const char *url;
@@ -134,7 +170,8 @@ struct st_up_job_t {
         const char *username, *password;
         bool insecure, gzip;
         size_t max_response;
-        size_t body_cap; /* allocated size of res.body */
+        size_t body_cap;          /* allocated size of res.body */
+        bool has_head, streaming; /* on_head / on_chunk were set: read by the worker */
     } _req;
 };
 
@@ -146,7 +183,8 @@ up_t *up_create(const up_opts_t *opts);
  * finished with UP_CANCELLED, message "shutdown", and posted to its receiver like any result, so
  * its callback still runs (unless it was cancelled) when that loop next processes its queue: keep
  * running the loops, and keep the receivers registered, until those callbacks have arrived.
- * Must not run concurrently with up_submit() or up_cancel() on any thread. Blocks until the worker
+ * Chunks a streaming job had posted before are still delivered first. Must not run concurrently
+ * with up_submit(), up_cancel() or up_stream_ack() on any thread. Blocks until the worker
  * has exited (in-flight transfers are aborted, not awaited). */
 void up_destroy(up_t *up);
 
@@ -167,13 +205,23 @@ void up_submit(up_t *up, up_job_t *job);
 
 /* Abandons a submitted job whose callback has not run yet, on the loop thread of its receiver: the
  * callback will never be called and the job is freed (at once if the worker had not taken it yet,
- * otherwise by the receiver once the worker lets go; an in-flight transfer is aborted promptly).
- * On a job never submitted it is up_job_free(). The caller must not use @job afterwards. Never call
- * it from inside the job's own callback or after it. */
+ * otherwise by the receiver once the worker lets go; an in-flight transfer is aborted promptly, a
+ * paused one included). Neither on_head nor on_chunk is called afterwards, even for chunks already
+ * queued to the receiver (they are freed unseen). It may be called from inside the job's own
+ * on_head or on_chunk. On a job never submitted it is up_job_free(). The caller must not use @job
+ * afterwards. Never call it from inside the job's completion callback or after it. */
 void up_cancel(up_job_t *job);
 
+/* Streaming: acknowledges @nbytes of the chunks delivered to on_chunk as consumed (normally once the
+ * client connection has taken them), which lets a paused transfer go on. The total acknowledged must
+ * not exceed the total delivered. On the loop thread of the job's receiver, from on_chunk or any
+ * time after it until the completion callback returns (not after up_cancel()). Never blocks; at most
+ * wakes the worker. Acknowledging is optional once the completion callback has run. */
+void up_stream_ack(up_job_t *job, size_t nbytes);
+
 /* The h2o receiver callback: pass it to h2o_multithread_register_receiver() on each loop that
- * submits jobs. For each finished job it calls job->cb (if not NULL) and frees the job. */
+ * submits jobs. It delivers heads and chunks of streaming jobs to on_head/on_chunk and, for each
+ * finished job, calls job->cb (if not NULL) and frees the job. */
 void up_receiver_cb(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages);
 
 /* Inside the callback: takes the response body (free() it); *len receives its length. The job keeps

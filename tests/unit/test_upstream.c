@@ -4,7 +4,9 @@
  *
  * Server paths: /ping 204, /echo (200, echoes body and Content-Encoding), /400 (InfluxDB-style
  * error), /500, /delay/N (sleep N ms, then 204), /big/N (N bytes, Content-Length), /chunked/N
- * (N bytes, chunked), /close (promises 1000 bytes, sends 10, closes).
+ * (N bytes, chunked), /close (promises 1000 bytes, sends 10, closes). For streaming, bodies whose
+ * byte i is pat(i): /pattern/N (Content-Length), /pchunked/N (chunks of varied sizes), /pclose/N
+ * (promises 2N bytes, sends N, closes), and /gzip/N (N bytes of text, gzipped, Content-Encoding: gzip).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -94,6 +96,77 @@ static int head_get(const char *head, const char *name, char *out, size_t cap)
     return -1;
 }
 
+static unsigned char pat(size_t i)
+{
+    return (unsigned char)(i * 7 + i / 251);
+}
+
+/* Bytes [from, from + n) of the pattern, in 64 KiB sends. */
+static int send_pattern(int fd, size_t from, size_t n)
+{
+    unsigned char buf[65536];
+    while (n != 0) {
+        size_t k = n < sizeof(buf) ? n : sizeof(buf);
+        for (size_t i = 0; i != k; ++i)
+            buf[i] = pat(from + i);
+        if (send_all(fd, buf, k) != 0)
+            return -1;
+        from += k;
+        n -= k;
+    }
+    return 0;
+}
+
+static void send_pattern_chunked(int fd, size_t n)
+{
+    static const size_t sizes[] = {1, 777, 16384, 40000, 3, 100000, 65536, 12};
+    size_t off = 0;
+    send_fmt(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+    for (size_t i = 0; off < n; ++i) {
+        size_t k = sizes[i % (sizeof(sizes) / sizeof(sizes[0]))];
+        if (k > n - off)
+            k = n - off;
+        if (send_fmt(fd, "%zx\r\n", k) != 0 || send_pattern(fd, off, k) != 0 || send_fmt(fd, "\r\n") != 0)
+            return;
+        off += k;
+    }
+    send_fmt(fd, "0\r\n\r\n");
+}
+
+/* Text of @n bytes the gzip test compresses; the same on both sides. */
+static char *gzip_text(size_t n)
+{
+    char *t = malloc(n + 64);
+    size_t len = 0;
+    while (len < n)
+        len += (size_t)sprintf(t + len, "{\"series\":[{\"name\":\"cpu\",\"values\":[[%zu,%zu]]}]}\n", len, len % 97);
+    return t;
+}
+
+static void send_gzip(int fd, size_t n)
+{
+    char *text = gzip_text(n);
+    z_stream zs = {0};
+    size_t cap;
+    char *out;
+    deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
+    cap = deflateBound(&zs, n);
+    out = malloc(cap);
+    zs.next_in = (Bytef *)text;
+    zs.avail_in = (uInt)n;
+    zs.next_out = (Bytef *)out;
+    zs.avail_out = (uInt)cap;
+    deflate(&zs, Z_FINISH);
+    send_fmt(fd,
+             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+             "Content-Length: %lu\r\n\r\n",
+             zs.total_out);
+    send_all(fd, out, zs.total_out);
+    deflateEnd(&zs);
+    free(out);
+    free(text);
+}
+
 static void respond(int fd, const char *method, const char *target, const char *head, const char *body, size_t body_len)
 {
     char enc[64];
@@ -135,6 +208,17 @@ static void respond(int fd, const char *method, const char *target, const char *
         send_all(fd, b, (size_t)n);
         send_fmt(fd, "\r\n0\r\n\r\n");
         free(b);
+    } else if (sscanf(target, "/pattern/%ld", &n) == 1) {
+        send_fmt(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %ld\r\n\r\n", n);
+        send_pattern(fd, 0, (size_t)n);
+    } else if (sscanf(target, "/pchunked/%ld", &n) == 1) {
+        send_pattern_chunked(fd, (size_t)n);
+    } else if (sscanf(target, "/pclose/%ld", &n) == 1) {
+        send_fmt(fd, "HTTP/1.1 200 OK\r\nContent-Length: %ld\r\n\r\n", 2 * n);
+        send_pattern(fd, 0, (size_t)n);
+        shutdown(fd, SHUT_RDWR);
+    } else if (sscanf(target, "/gzip/%ld", &n) == 1) {
+        send_gzip(fd, (size_t)n);
     } else if (strcmp(target, "/close") == 0) {
         send_fmt(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789");
         shutdown(fd, SHUT_RDWR);
@@ -973,6 +1057,431 @@ static void test_cancel_from_callback(void **state)
     free(b.r.body);
 }
 
+/* ---- streaming ------------------------------------------------------------------------------- */
+
+#define WINDOW ((size_t)UP_DEFAULT_STREAM_WINDOW)
+#define ONE_WRITE ((size_t)CURL_MAX_WRITE_SIZE)
+#define MiB (1024 * 1024)
+
+/* What the streaming callbacks saw, in the order they saw it. */
+typedef struct {
+    up_job_t *job; /* until the completion or a cancel */
+    int heads, chunks, done;
+    int head_status;
+    char head_type[64], head_encoding[64], head_error[128];
+    bool chunk_before_head, chunk_after_done;
+    size_t received, acked, max_unacked;
+    size_t bad_at; /* first offset not matching pat(), or SIZE_MAX */
+    bool check_pattern;
+    char *raw; /* when collecting: every byte received (raw_cap at most) */
+    size_t raw_cap;
+    int cancel_at_chunk; /* up_cancel() from inside that chunk (1-based); 0 = never */
+    bool cancel_at_head;
+    /* the completion */
+    up_class_t klass;
+    int status, curl_code;
+    char message[UP_MESSAGE_SIZE];
+    size_t body_len, received_at_done;
+} st_t;
+
+static void st_head(up_job_t *job, void *data)
+{
+    st_t *s = data;
+    s->heads++;
+    s->head_status = job->res.status;
+    copy_opt(s->head_type, sizeof(s->head_type), job->res.content_type);
+    copy_opt(s->head_encoding, sizeof(s->head_encoding), job->res.content_encoding);
+    copy_opt(s->head_error, sizeof(s->head_error), job->res.influx_error);
+    if (s->cancel_at_head) {
+        up_cancel(job);
+        s->job = NULL;
+    }
+}
+
+static void st_chunk(up_job_t *job, void *data, const char *p, size_t len)
+{
+    st_t *s = data;
+    assert_ptr_equal(job, s->job);
+    assert_true(len > 0 && len <= ONE_WRITE);
+    s->chunks++;
+    if (s->heads == 0)
+        s->chunk_before_head = true;
+    if (s->done != 0)
+        s->chunk_after_done = true;
+    for (size_t i = 0; s->check_pattern && s->bad_at == SIZE_MAX && i != len; ++i)
+        if ((unsigned char)p[i] != pat(s->received + i))
+            s->bad_at = s->received + i;
+    if (s->raw != NULL && s->received + len <= s->raw_cap)
+        memcpy(s->raw + s->received, p, len);
+    s->received += len;
+    if (s->received - s->acked > s->max_unacked)
+        s->max_unacked = s->received - s->acked;
+    if (s->cancel_at_chunk == s->chunks) {
+        up_cancel(job);
+        s->job = NULL;
+    }
+}
+
+static void st_done(up_job_t *job, void *data)
+{
+    st_t *s = data;
+    s->done++;
+    s->klass = job->res.klass;
+    s->status = job->res.status;
+    s->curl_code = job->res.curl_code;
+    memcpy(s->message, job->res.message, sizeof(s->message));
+    s->body_len = job->res.body_len;
+    s->received_at_done = s->received;
+    s->job = NULL;
+}
+
+static void st_init(st_t *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->bad_at = SIZE_MAX;
+    s->check_pattern = true;
+}
+
+static void st_submit(fx_t *fx, st_t *s, const char *path, size_t max_response)
+{
+    char url[128], err[128] = "";
+    url_of(url, sizeof(url), path);
+    up_req_t req = {.method = UP_GET, .url = url, .timeout_ms = 20000, .receiver = &fx->receiver};
+    req.cb = st_done;
+    req.on_head = st_head;
+    req.on_chunk = st_chunk;
+    req.cbdata = s;
+    req.max_response = max_response;
+    s->job = up_job_new(&req, err, sizeof(err));
+    assert_non_null(s->job);
+    up_submit(fx->up, s->job);
+}
+
+/* Runs the loop until the completion or @ms, acknowledging at most @step bytes per turn (0: none). */
+static void st_pump(fx_t *fx, st_t *s, size_t step, int ms)
+{
+    uint64_t deadline = now_ms() + (uint64_t)ms;
+    while (s->done == 0 && now_ms() < deadline) {
+        h2o_evloop_run(fx->loop, 1);
+        if (s->job != NULL && step != 0 && s->received > s->acked) {
+            size_t n = s->received - s->acked < step ? s->received - s->acked : step;
+            s->acked += n;
+            up_stream_ack(s->job, n);
+        }
+    }
+}
+
+/* Runs the loop without acknowledging until nothing has arrived for @quiet_ms (or @ms passed). */
+static void st_until_stalled(fx_t *fx, st_t *const *s, size_t n, int quiet_ms, int ms)
+{
+    uint64_t deadline = now_ms() + (uint64_t)ms, quiet_since = now_ms();
+    size_t last = (size_t)-1;
+    while (now_ms() < deadline) {
+        size_t sum = 0;
+        h2o_evloop_run(fx->loop, 5);
+        for (size_t i = 0; i != n; ++i)
+            sum += s[i]->received;
+        if (sum != last) {
+            last = sum;
+            quiet_since = now_ms();
+        } else if (now_ms() - quiet_since >= (uint64_t)quiet_ms) {
+            return;
+        }
+    }
+}
+
+/* 50 MiB byte-exact through a reader that first stops acknowledging (the transfer must stall at the
+ * window) and then acknowledges in small steps. */
+static void test_stream_50mib(void **state)
+{
+    fx_t *fx = *state;
+    st_t s, *sp = &s;
+    char path[64];
+    size_t total = 50 * MiB;
+    st_init(&s);
+    snprintf(path, sizeof(path), "/pattern/%zu", total);
+    st_submit(fx, &s, path, 0);
+    st_until_stalled(fx, &sp, 1, 300, 5000);
+    assert_int_equal(s.done, 0);
+    assert_true(s.received > WINDOW - ONE_WRITE);
+    assert_true(s.received <= WINDOW + ONE_WRITE);
+    st_pump(fx, &s, 96 * 1024, 15000);
+    assert_int_equal(s.done, 1);
+    assert_int_equal(s.klass, UP_OK);
+    assert_int_equal(s.status, 200);
+    assert_string_equal(s.message, "");
+    assert_int_equal(s.body_len, 0);
+    assert_int_equal(s.heads, 1);
+    assert_int_equal(s.head_status, 200);
+    assert_string_equal(s.head_type, "application/json");
+    assert_false(s.chunk_before_head);
+    assert_int_equal(s.received, total);
+    assert_int_equal(s.received_at_done, total);
+    assert_int_equal(s.bad_at, SIZE_MAX);
+    assert_true(s.max_unacked <= WINDOW + ONE_WRITE);
+    assert_true(s.chunks >= (int)(total / ONE_WRITE));
+}
+
+static int fx_setup_small_window(void **state)
+{
+    up_opts_t opts = {.stream_window = 100000};
+    return fx_setup_with(state, &opts);
+}
+
+/* Chunked transfer-encoding arrives de-chunked; a reader acknowledging a chunk at a time from inside
+ * on_chunk keeps it flowing; a custom window bounds what is outstanding. */
+static void test_stream_chunked(void **state)
+{
+    fx_t *fx = *state;
+    st_t s, *sp = &s;
+    size_t total = 3 * MiB + 12345;
+    char path[64];
+    st_init(&s);
+    snprintf(path, sizeof(path), "/pchunked/%zu", total);
+    st_submit(fx, &s, path, 0);
+    st_until_stalled(fx, &sp, 1, 200, 5000);
+    assert_true(s.received > 100000 - ONE_WRITE && s.received <= 100000);
+    st_pump(fx, &s, ONE_WRITE, 10000);
+    assert_int_equal(s.done, 1);
+    assert_int_equal(s.klass, UP_OK);
+    assert_int_equal(s.received, total);
+    assert_int_equal(s.bad_at, SIZE_MAX);
+    assert_true(s.max_unacked <= 100000);
+    assert_false(s.chunk_before_head);
+    assert_false(s.chunk_after_done);
+}
+
+/* Non-2xx answers: the head shows status and X-Influxdb-Error first; cancelling there ends all. */
+static void test_stream_error_head(void **state)
+{
+    static const struct {
+        const char *path;
+        bool cancel;
+        int status;
+        const char *type, *error;
+    } cases[] = {
+        {"/500", true, 500, "text/plain", ""},
+        {"/500", false, 500, "text/plain", ""},
+        {"/400", true, 400, "application/json", "database not found: \"nope\""},
+        {"/400", false, 400, "application/json", "database not found: \"nope\""},
+    };
+    fx_t *fx = *state;
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        st_t s;
+        st_init(&s);
+        s.check_pattern = false;
+        s.cancel_at_head = cases[i].cancel;
+        st_submit(fx, &s, cases[i].path, 0);
+        st_pump(fx, &s, 1 << 20, cases[i].cancel ? 400 : 5000);
+        assert_int_equal(s.heads, 1);
+        assert_int_equal(s.head_status, cases[i].status);
+        assert_string_equal(s.head_type, cases[i].type);
+        assert_string_equal(s.head_error, cases[i].error);
+        if (cases[i].cancel) {
+            assert_int_equal(s.chunks, 0);
+            assert_int_equal(s.done, 0);
+        } else {
+            assert_true(s.chunks >= 1);
+            assert_int_equal(s.done, 1);
+            assert_int_equal(s.klass, UP_REFUSED);
+            assert_int_equal(s.status, cases[i].status);
+            assert_false(s.chunk_before_head);
+        }
+    }
+}
+
+/* on_head without on_chunk: a buffered answer whose status is known before its body arrives. */
+typedef struct {
+    result_t r;
+    st_t s;
+    int done_at_head;
+} both_t;
+
+static void both_head(up_job_t *job, void *data)
+{
+    both_t *b = data;
+    b->done_at_head = b->r.called;
+    st_head(job, &b->s);
+}
+
+static void both_done(up_job_t *job, void *data)
+{
+    on_done(job, &((both_t *)data)->r);
+}
+
+static void test_head_only(void **state)
+{
+    fx_t *fx = *state;
+    both_t b;
+    char url[128];
+    memset(&b, 0, sizeof(b));
+    st_init(&b.s);
+    b.done_at_head = -1;
+    url_of(url, sizeof(url), "/400");
+    up_req_t req = req_for(fx, UP_GET, url, &b.r);
+    req.on_head = both_head;
+    req.cb = both_done;
+    req.cbdata = &b;
+    fetch(fx, &req, &b.r);
+    assert_int_equal(b.s.heads, 1);
+    assert_int_equal(b.done_at_head, 0);
+    assert_int_equal(b.s.head_status, 400);
+    assert_string_equal(b.s.head_error, "database not found: \"nope\"");
+    assert_int_equal(b.r.klass, UP_REFUSED);
+    assert_string_equal(b.r.body, "{\"error\":\"database not found: \\\"nope\\\"\"}\n");
+    free(b.r.body);
+}
+
+/* The connection dies mid-body: the chunks so far, then UNREACHABLE. */
+static void test_stream_closed_mid_body(void **state)
+{
+    fx_t *fx = *state;
+    st_t s;
+    st_init(&s);
+    st_submit(fx, &s, "/pclose/200000", 0);
+    st_pump(fx, &s, 1 << 20, 5000);
+    assert_int_equal(s.done, 1);
+    assert_int_equal(s.klass, UP_UNREACHABLE);
+    assert_int_equal(s.curl_code, CURLE_PARTIAL_FILE);
+    assert_int_equal(s.status, 200);
+    assert_int_equal(s.received, 200000);
+    assert_int_equal(s.received_at_done, 200000);
+    assert_int_equal(s.bad_at, SIZE_MAX);
+    assert_false(s.chunk_after_done);
+}
+
+/* Table: path, cap, class, bytes delivered at most. */
+static void test_stream_cap(void **state)
+{
+    static const struct {
+        const char *path;
+        size_t cap;
+        up_class_t klass;
+        size_t most;
+        int heads;
+    } cases[] = {
+        {"/pattern/100000", 50000, UP_TOO_LARGE, 0, 0},      /* announced: stops at the header */
+        {"/pchunked/100000", 50000, UP_TOO_LARGE, 50000, 1}, /* found while streaming */
+        {"/pchunked/50000", 50000, UP_OK, 50000, 1},         /* exactly the cap */
+        {"/pattern/300000", 0, UP_OK, 300000, 1},            /* 0 = no cap when streaming */
+    };
+    fx_t *fx = *state;
+    for (size_t i = 0; i != sizeof(cases) / sizeof(cases[0]); ++i) {
+        st_t s;
+        st_init(&s);
+        st_submit(fx, &s, cases[i].path, cases[i].cap);
+        st_pump(fx, &s, 1 << 20, 5000);
+        assert_int_equal(s.done, 1);
+        assert_int_equal(s.klass, cases[i].klass);
+        assert_int_equal(s.heads, cases[i].heads);
+        assert_true(s.received <= cases[i].most);
+        if (cases[i].klass == UP_OK)
+            assert_int_equal(s.received, cases[i].most);
+        else
+            assert_string_equal(s.message, "response larger than 50000 bytes");
+        assert_int_equal(s.bad_at, SIZE_MAX);
+    }
+}
+
+/* Content-Encoding: gzip passes through as the raw compressed bytes. */
+static void test_stream_gzip_raw(void **state)
+{
+    fx_t *fx = *state;
+    st_t s;
+    size_t n = 2 * MiB;
+    char path[64], *text = gzip_text(n), *out = malloc(n + 16);
+    z_stream zs = {0};
+    st_init(&s);
+    s.check_pattern = false;
+    s.raw_cap = n;
+    s.raw = malloc(n);
+    snprintf(path, sizeof(path), "/gzip/%zu", n);
+    st_submit(fx, &s, path, 0);
+    st_pump(fx, &s, 1 << 20, 5000);
+    assert_int_equal(s.klass, UP_OK);
+    assert_string_equal(s.head_encoding, "gzip");
+    assert_true(s.received < n / 4);
+    assert_int_equal(inflateInit2(&zs, 15 + 16), Z_OK);
+    zs.next_in = (Bytef *)s.raw;
+    zs.avail_in = (uInt)s.received;
+    zs.next_out = (Bytef *)out;
+    zs.avail_out = (uInt)(n + 16);
+    assert_int_equal(inflate(&zs, Z_FINISH), Z_STREAM_END);
+    assert_int_equal(zs.total_out, n);
+    assert_memory_equal(out, text, n);
+    inflateEnd(&zs);
+    free(out);
+    free(text);
+    free(s.raw);
+}
+
+/* Cancel from inside on_chunk, and while the transfer is paused; with one connection per host the
+ * next request only runs once the aborted transfer has let its connection go. */
+static void test_stream_cancel(void **state)
+{
+    fx_t *fx = *state;
+    st_t a, b, *bp = &b;
+    result_t r = {0};
+    char url[128];
+    uint64_t t0;
+
+    st_init(&a);
+    a.cancel_at_chunk = 3;
+    st_submit(fx, &a, "/pattern/5000000", 0);
+    st_pump(fx, &a, 1 << 20, 500);
+    assert_int_equal(a.chunks, 3);
+    assert_int_equal(a.done, 0);
+
+    st_init(&b);
+    st_submit(fx, &b, "/pattern/52428800", 0);
+    st_until_stalled(fx, &bp, 1, 200, 5000);
+    assert_true(b.received > WINDOW - ONE_WRITE && b.received <= WINDOW);
+    t0 = now_ms();
+    up_cancel(b.job);
+    b.job = NULL;
+    url_of(url, sizeof(url), "/ping");
+    up_req_t req = req_for(fx, UP_GET, url, &r);
+    fetch(fx, &req, &r);
+    assert_int_equal(r.klass, UP_OK);
+    assert_true(now_ms() - t0 < 1000);
+    run_for(fx, 100);
+    assert_int_equal(b.done, 0);
+    assert_true(b.received <= WINDOW);
+    free(r.body);
+}
+
+/* up_destroy() with paused streaming jobs: each still gets its one completion, CANCELLED, last. */
+static void test_stream_destroy_in_flight(void **state)
+{
+    enum { N = 3 };
+    fx_t *fx = *state;
+    st_t s[N], *sp[N];
+    uint64_t t0;
+    for (int i = 0; i != N; ++i) {
+        st_init(&s[i]);
+        sp[i] = &s[i];
+        st_submit(fx, &s[i], "/pattern/52428800", 0);
+    }
+    st_until_stalled(fx, sp, N, 200, 5000);
+    t0 = now_ms();
+    up_destroy(fx->up);
+    fx->up = NULL;
+    assert_true(now_ms() - t0 < 1000);
+    for (int i = 0; i != N; ++i)
+        st_pump(fx, &s[i], 0, 2000);
+    for (int i = 0; i != N; ++i) {
+        assert_int_equal(s[i].done, 1);
+        assert_int_equal(s[i].klass, UP_CANCELLED);
+        assert_string_equal(s[i].message, "shutdown");
+        assert_true(s[i].received > 0 && s[i].received <= WINDOW);
+        assert_int_equal(s[i].received_at_done, s[i].received);
+        assert_int_equal(s[i].bad_at, SIZE_MAX);
+    }
+    run_for(fx, 50);
+    for (int i = 0; i != N; ++i)
+        assert_false(s[i].chunk_after_done);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -996,6 +1505,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_1000, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_destroy_in_flight, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_invalid_requests, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stream_50mib, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stream_chunked, fx_setup_small_window, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stream_error_head, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_head_only, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stream_closed_mid_body, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stream_cap, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stream_gzip_raw, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stream_cancel, fx_setup_one_conn, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_stream_destroy_in_flight, fx_setup, fx_teardown),
     };
     int failed;
 
