@@ -392,3 +392,32 @@ def proc_status_kb(pid, field):
     except OSError:
         return None
     return None
+
+
+# ---- influxd with authentication (60_auth.py) ----------------------------------------------------------
+
+
+class AuthInfluxd(Influxd):
+    """An influxd with `[http] auth-enabled = true` and one admin user (@username, @password), created by
+    start() while no user exists yet (influxd allows that one statement without credentials)."""
+
+    def __init__(self, workdir, username, password):
+        super().__init__(workdir)
+        self.username = username
+        self.password = password
+        conf = Path(workdir) / "influxdb.conf"
+        conf.write_text(conf.read_text().replace("  log-enabled = false\n",
+                                                 "  log-enabled = false\n  auth-enabled = true\n"))
+
+    def start(self, timeout=30):
+        super().start(timeout)
+        q = "CREATE USER \"%s\" WITH PASSWORD '%s' WITH ALL PRIVILEGES" % (self.username, self.password)
+        r = requests.post(self.url + "/query", params={"q": q}, auth=(self.username, self.password), timeout=10)
+        assert r.status_code == 200, r.text
+        return self
+
+    def query(self, q, db=None, **params):
+        return super().query(q, db, u=self.username, p=self.password, **params)
+
+    def write(self, body, db, precision=None, **params):
+        return super().write(body, db, precision, u=self.username, p=self.password, **params)
