@@ -11,6 +11,7 @@ Secrets never appear in /meta nor in the daemon's log, also with write and query
 
 import base64
 import json
+import subprocess
 import urllib.parse
 
 import pytest
@@ -241,10 +242,14 @@ def test_wrong_backend_credentials_refusal_goes_back_unchanged(redis, proxy, ref
     direct = requests.post(ref.url + "/write", params={"db": DB, "u": BUSER, "p": "wrong"}, data=LINE, timeout=10)
     r = requests.post(p.url + "/write", params={"db": DB}, data=LINE, auth=(USER, PW), timeout=10)
     assert (r.status_code, r.text) == (direct.status_code, direct.text) == (401, '{"error":"authorization failed"}\n')
+    # the client's u/p are valid on the backend too: they must not be passed on (they would win there)
+    r = requests.post(p.url + "/write", params={"db": DB, "u": USER, "p": PW}, data=LINE, timeout=10)
+    assert (r.status_code, r.text) == (401, '{"error":"authorization failed"}\n')
     meta = requests.get(p.url + "/meta", auth=(USER, PW), timeout=10).json()
     assert meta["queues"]["b1"]["records"] == 0
-    r = requests.get(p.url + "/query", params={"q": "SELECT * FROM cpu", "db": DB}, auth=(USER, PW), timeout=10)
-    assert (r.status_code, r.text) == (401, '{"error":"authorization failed"}\n')
+    for params in ({"q": "SELECT * FROM cpu", "db": DB}, {"q": "SELECT * FROM cpu", "db": DB, "u": USER, "p": PW}):
+        r = requests.get(p.url + "/query", params=params, auth=(USER, PW), timeout=10)
+        assert (r.status_code, r.text) == (401, '{"error":"authorization failed"}\n')
 
 
 # ---- secrets stay secret -------------------------------------------------------------------------------
@@ -274,3 +279,34 @@ def test_secrets_not_in_meta_nor_log(redis, proxy, ref):
             assert form not in meta.text, (secret, form)
             assert form not in metrics.text, (secret, form)
             assert form not in log, (secret, form, [ln for ln in log.splitlines() if form in ln])
+
+
+# ---- clients -------------------------------------------------------------------------------------------
+
+
+def influx_cli(url, *args):
+    port = url.rpartition(":")[2]
+    res = subprocess.run(["influx", "-host", "127.0.0.1", "-port", port, "-format", "json"] + list(args),
+                         capture_output=True, text=True, timeout=30)
+    return res.returncode, res.stdout + res.stderr
+
+
+def test_influx_cli_same_as_influxd(ref, px):
+    for creds in ([], ["-username", USER, "-password", "nope"], ["-username", USER, "-password", PW]):
+        want = influx_cli(ref.url, *creds, "-execute", "SHOW DATABASES")
+        got = influx_cli(px.url, *creds, "-execute", "SHOW DATABASES")
+        assert got == want, creds
+    assert DB in want[1]
+
+
+def test_python_client(px):
+    from influxdb import InfluxDBClient
+
+    port = int(px.url.rpartition(":")[2])
+    ok = InfluxDBClient("127.0.0.1", port, USER, PW, DB)
+    ok.write_points([{"measurement": "pyauth", "fields": {"value": 3}, "time": 1600000000000000000}])
+    assert list(ok.query("SELECT value FROM pyauth").get_points()) == [{"time": "2020-09-13T12:26:40Z", "value": 3}]
+    bad = InfluxDBClient("127.0.0.1", port, USER, "nope", DB)
+    with pytest.raises(Exception) as e:
+        bad.query("SHOW DATABASES")
+    assert "authorization failed" in str(e.value)
