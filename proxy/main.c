@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <curl/curl.h>
+#include "auth.h"
 #include "http_util.h"
 #include "influxql.h"
 #include "log.h"
@@ -198,6 +199,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                   {"/reload", ip_handle_reload}};
     h2o_iovec_t path = hu_path(req);
     (void)self;
+
+    cfg_t *cfg = ip_cfg_get();
+    int auth = ip_auth_check(req, &cfg->node);
+    cfg_release(cfg);
+    if (auth != 0)
+        return 0; /* answered with InfluxDB's 401 */
 
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         if (h2o_memis(path.base, path.len, routes[i].path, strlen(routes[i].path))) {
