@@ -196,30 +196,84 @@ Error:
     return ret;
 }
 
-static redisContext *connect_redis(const cfg_redis_opts_t *o, char *err, size_t errcap)
+/* Asks each sentinel in turn for the address of the master. Returns 0 with @host/@port, or -1 with @err. */
+static int sentinel_master(const cfg_redis_opts_t *o, char *host, size_t hostcap, int *port, char *err, size_t errcap)
 {
     struct timeval tv = {o->timeout_ms / 1000, (o->timeout_ms % 1000) * 1000};
-    redisContext *c = redisConnectWithTimeout(o->host, o->port, tv);
-    redisReply *r = NULL;
-    char num[16];
+    const char *p = o->sentinels;
+    char shost[256], last[512] = "no sentinel given";
+    int sport;
 
+    while (*p != '\0') {
+        size_t len = strcspn(p, ",");
+        char one[300];
+        snprintf(one, sizeof(one), "%.*s", (int)len, p);
+        p += len + (p[len] == ',');
+        if (cfg_redis_parse_addr(one, shost, sizeof(shost), &sport) != 0) {
+            snprintf(last, sizeof(last), "sentinel \"%s\" is not HOST:PORT", one);
+            continue;
+        }
+        redisContext *c = redisConnectWithTimeout(shost, sport, tv);
+        redisReply *r = NULL;
+        if (c != NULL && !c->err) {
+            redisSetTimeout(c, tv);
+            r = redisCommand(c, "SENTINEL get-master-addr-by-name %s", o->master);
+        }
+        int ok = r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+                 r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING;
+        if (ok) {
+            snprintf(host, hostcap, "%s", r->element[0]->str);
+            *port = atoi(r->element[1]->str);
+        } else {
+            snprintf(last, sizeof(last), "sentinel %s:%d: %s", shost, sport,
+                     c == NULL || c->err            ? (c ? c->errstr : "out of memory")
+                     : r == NULL                    ? c->errstr
+                     : r->type == REDIS_REPLY_NIL   ? "does not know the master"
+                     : r->type == REDIS_REPLY_ERROR ? r->str
+                                                    : "unexpected reply");
+        }
+        if (r != NULL)
+            freeReplyObject(r);
+        if (c != NULL)
+            redisFree(c);
+        if (ok)
+            return 0;
+    }
+    snprintf(err, errcap, "redis master \"%s\" via sentinels %s: %s", o->master, o->sentinels, last);
+    return -1;
+}
+
+redisContext *cfg_redis_connect(const cfg_redis_opts_t *o, char *where, size_t wherecap, char *err, size_t errcap)
+{
+    struct timeval tv = {o->timeout_ms / 1000, (o->timeout_ms % 1000) * 1000};
+    char host[256];
+    int port = o->port;
+    redisContext *c = NULL;
+    redisReply *r = NULL;
+
+    snprintf(host, sizeof(host), "%s", o->host != NULL ? o->host : "");
+    if (o->sentinels != NULL && *o->sentinels != '\0' &&
+        sentinel_master(o, host, sizeof(host), &port, err, errcap) != 0)
+        return NULL;
+    if (where != NULL)
+        snprintf(where, wherecap, "%s:%d", host, port);
+    c = redisConnectWithTimeout(host, port, tv);
     if (c == NULL || c->err) {
-        snprintf(err, errcap, "redis %s:%d: cannot connect: %s", o->host, o->port, c ? c->errstr : "out of memory");
+        snprintf(err, errcap, "redis %s:%d: cannot connect: %s", host, port, c ? c->errstr : "out of memory");
         goto Error;
     }
     redisSetTimeout(c, tv);
     if (o->password != NULL && *o->password != '\0') {
         r = redisCommand(c, "AUTH %s", o->password);
         if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-            snprintf(err, errcap, "redis %s:%d: authentication failed: %s", o->host, o->port, r ? r->str : c->errstr);
+            snprintf(err, errcap, "redis %s:%d: authentication failed: %s", host, port, r ? r->str : c->errstr);
             goto Error;
         }
         freeReplyObject(r);
     }
-    snprintf(num, sizeof(num), "%d", o->db);
-    r = redisCommand(c, "SELECT %s", num);
+    r = redisCommand(c, "SELECT %d", o->db);
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-        snprintf(err, errcap, "redis %s:%d: cannot select db %d: %s", o->host, o->port, o->db, r ? r->str : c->errstr);
+        snprintf(err, errcap, "redis %s:%d: cannot select db %d: %s", host, port, o->db, r ? r->str : c->errstr);
         goto Error;
     }
     freeReplyObject(r);
@@ -237,13 +291,14 @@ int cfg_redis_load(const cfg_redis_opts_t *opts, const char *node, cfg_t **out, 
     raw_t raw;
     char rerr[512];
     int ret = CFG_REDIS_ECONNECT;
-    redisContext *c = connect_redis(opts, err, errcap);
+    char where[300];
+    redisContext *c = cfg_redis_connect(opts, where, sizeof(where), err, errcap);
 
     memset(&raw, 0, sizeof(raw));
     if (c == NULL)
         return CFG_REDIS_ECONNECT;
     if (read_all(c, node, &raw, rerr, sizeof(rerr)) != 0) {
-        snprintf(err, errcap, "redis %s:%d: %s", opts->host, opts->port, rerr);
+        snprintf(err, errcap, "redis %s: %s", where, rerr);
         goto Exit;
     }
     cfg_src_t src = {raw.backends,

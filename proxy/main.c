@@ -56,7 +56,8 @@ ip_thread_t *ip_thread_of(h2o_req_t *req)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: influxdb-proxy [-redis HOST:PORT] [-redis-pwd PWD] [-redis-db N] [-node NAME]\n"
+    fprintf(out, "usage: influxdb-proxy [-redis HOST:PORT | -sentinel HOST:PORT[,...] -master NAME] [-redis-pwd PWD]\n"
+                 "                      [-redis-db N] [-node NAME]\n"
                  "                      [-log-level debug|info|warn|error] [-version] [-help]\n"
                  "\n"
                  "A high-availability, sharding HTTP front for InfluxDB 1.x. The cluster configuration is read\n"
@@ -65,6 +66,8 @@ static void usage(FILE *out)
                  "  -redis HOST:PORT   Redis holding the configuration (default 127.0.0.1:6379)\n"
                  "  -redis-pwd PWD     Redis password (default none)\n"
                  "  -redis-db N        Redis database number (default 0)\n"
+                 "  -sentinel LIST     find Redis through these sentinels (HOST:PORT[,HOST:PORT...]) ...\n"
+                 "  -master NAME       ... as the master they know by this name (follows a failover)\n"
                  "  -node NAME         this node's name: its settings are n:NAME over default_node (default l1)\n"
                  "  -log-level LEVEL   debug, info, warn or error (default info)\n"
                  "  -version           print the version and exit\n"
@@ -80,6 +83,8 @@ static int parse_args(int argc, char **argv)
         {"node", required_argument, NULL, 'n'},
         {"log-level", required_argument, NULL, 'l'},
         {"version", no_argument, NULL, 'v'},
+        {"sentinel", required_argument, NULL, 's'},
+        {"master", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -118,6 +123,12 @@ static int parse_args(int argc, char **argv)
                 return 1;
             }
             break;
+        case 's':
+            ip_server.redis.sentinels = optarg;
+            break;
+        case 'm':
+            ip_server.redis.master = optarg;
+            break;
         case 'v':
             printf("influxdb-proxy %s\n", IP_VERSION);
             exit(0);
@@ -132,6 +143,10 @@ static int parse_args(int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "influxdb-proxy: unexpected argument \"%s\"\n", argv[optind]);
+        return 1;
+    }
+    if ((ip_server.redis.sentinels != NULL) != (ip_server.redis.master != NULL)) {
+        fprintf(stderr, "influxdb-proxy: -sentinel and -master go together\n");
         return 1;
     }
     if (cfg_redis_parse_addr(redis, ip_server.redis_host, sizeof(ip_server.redis_host), &ip_server.redis.port) != 0) {
@@ -324,8 +339,7 @@ static int load_config(void)
     if (ret != 0) {
         for (char *line = strtok(err, "\n"); line != NULL; line = strtok(NULL, "\n"))
             ip_log(IP_LOG_ERROR, "config: %s", line);
-        ip_log(IP_LOG_ERROR, "invalid configuration in redis %s:%d for node \"%s\"", ip_server.redis.host,
-               ip_server.redis.port, ip_server.node);
+        ip_log(IP_LOG_ERROR, "invalid configuration in redis for node \"%s\"", ip_server.node);
         return -1;
     }
     ip_server.cfg = cfg;

@@ -34,33 +34,12 @@ static struct {
     char key[512], value[1024];
 } R = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static redisContext *connect_redis(void)
+static redisContext *connect_redis(char *where, size_t wherecap)
 {
-    const cfg_redis_opts_t *o = &ip_server.redis;
-    struct timeval tv = {2, 0};
-    redisContext *c = redisConnectWithTimeout(o->host, o->port, tv);
-    if (c == NULL || c->err)
-        goto Error;
-    redisSetTimeout(c, tv);
-    if (o->password != NULL && *o->password != '\0') {
-        redisReply *r = redisCommand(c, "AUTH %s", o->password);
-        int ok = r != NULL && r->type != REDIS_REPLY_ERROR;
-        if (r != NULL)
-            freeReplyObject(r);
-        if (!ok)
-            goto Error;
-    }
-    redisReply *r = redisCommand(c, "SELECT %d", o->db);
-    int ok = r != NULL && r->type != REDIS_REPLY_ERROR;
-    if (r != NULL)
-        freeReplyObject(r);
-    if (!ok)
-        goto Error;
-    return c;
-Error:
-    if (c != NULL)
-        redisFree(c);
-    return NULL;
+    char err[512];
+    cfg_redis_opts_t o = ip_server.redis;
+    o.timeout_ms = 2000;
+    return cfg_redis_connect(&o, where, wherecap, err, sizeof(err));
 }
 
 /* Parses one p:* value into slot @i of the list. Returns 1 when it is a node entry. */
@@ -95,9 +74,12 @@ static int refresh(redisContext *c)
     json_decref(me);
     redisReply *r = redisCommand(c, "SET %s %s EX %d", R.key, value, TTL_S);
     free(value);
-    if (r == NULL)
+    /* an error reply here is most likely READONLY: a failover made our server a replica; reconnect */
+    int failed = r == NULL || r->type == REDIS_REPLY_ERROR;
+    if (r != NULL)
+        freeReplyObject(r);
+    if (failed)
         return -1;
-    freeReplyObject(r);
 
     pthread_mutex_lock(&R.lock);
     do {
@@ -134,22 +116,22 @@ static void *registry_main(void *arg)
     redisContext *c = NULL;
     unsigned backoff = 1;
     int reported = 0;
+    char where[300] = "";
     (void)arg;
     while (!R.stop) {
         if (c == NULL)
-            c = connect_redis();
+            c = connect_redis(where, sizeof(where));
         if (c != NULL && refresh(c) == 0) {
             if (reported)
-                ip_log(IP_LOG_INFO, "registry: redis %s:%d reachable again", ip_server.redis.host,
-                       ip_server.redis.port);
+                ip_log(IP_LOG_INFO, "registry: redis %s reachable again", where);
             reported = 0;
             backoff = 1;
             pause_s(REFRESH_S);
             continue;
         }
         if (!reported)
-            ip_log(IP_LOG_WARN, "registry: redis %s:%d unreachable (%s); serving on, retrying", ip_server.redis.host,
-                   ip_server.redis.port, c != NULL && c->errstr[0] ? c->errstr : "cannot connect");
+            ip_log(IP_LOG_WARN, "registry: redis %s unreachable (%s); serving on, retrying", where,
+                   c != NULL && c->errstr[0] ? c->errstr : "cannot connect");
         reported = 1;
         if (c != NULL)
             redisFree(c);

@@ -165,30 +165,21 @@ void ip_reload_counts(uint64_t *ok, uint64_t *failed)
 
 static redisContext *subscribe(void)
 {
-    const cfg_redis_opts_t *o = &ip_server.redis;
-    struct timeval tv = {2, 0};
-    redisContext *c = redisConnectWithTimeout(o->host, o->port, tv);
-    redisReply *r = NULL;
-    if (c == NULL || c->err)
-        goto Error;
-    redisSetTimeout(c, tv);
-    if (o->password != NULL && *o->password != '\0') {
-        r = redisCommand(c, "AUTH %s", o->password);
-        if (r == NULL || r->type == REDIS_REPLY_ERROR)
-            goto Error;
-        freeReplyObject(r);
-    }
-    r = redisCommand(c, "SUBSCRIBE %s", CHANNEL);
-    if (r == NULL || r->type == REDIS_REPLY_ERROR)
-        goto Error;
-    freeReplyObject(r);
-    return c;
-Error:
+    char err[512];
+    cfg_redis_opts_t o = ip_server.redis;
+    o.timeout_ms = 2000;
+    redisContext *c = cfg_redis_connect(&o, NULL, 0, err, sizeof(err));
+    if (c == NULL)
+        return NULL;
+    redisReply *r = redisCommand(c, "SUBSCRIBE %s", CHANNEL);
+    int ok = r != NULL && r->type != REDIS_REPLY_ERROR;
     if (r != NULL)
         freeReplyObject(r);
-    if (c != NULL)
+    if (!ok) {
         redisFree(c);
-    return NULL;
+        return NULL;
+    }
+    return c;
 }
 
 static void reload_now(const char *why)
@@ -235,8 +226,7 @@ static void *reload_main(void *arg)
             c = subscribe();
             if (c == NULL) {
                 if (!was_down)
-                    ip_log(IP_LOG_WARN, "reload: cannot subscribe to %s on redis %s:%d; retrying", CHANNEL,
-                           ip_server.redis.host, ip_server.redis.port);
+                    ip_log(IP_LOG_WARN, "reload: cannot subscribe to %s; retrying", CHANNEL);
                 was_down = 1;
                 backoff_ms = backoff_ms < 8000 ? backoff_ms * 2 : 8000;
                 continue;
