@@ -62,6 +62,12 @@ struct st_query_req_t {
     size_t pending;
     qm_buf_t *results; /* per statement: result object JSON */
     uint64_t started_ms;
+    /* a whole-forwarded answer streams through: head first, then the body as it comes */
+    h2o_generator_t gen;
+    qjob_t *stream;     /* the backend answering, once its head went to the client */
+    ubuf_t out_pending; /* arrived, not yet handed to h2o */
+    ubuf_t out_sending; /* handed to h2o, which owns it until proceed */
+    int sending, stream_done, stream_ok;
 };
 
 /* ---- small helpers ---- */
@@ -87,6 +93,8 @@ static void on_dispose(void *p)
         for (size_t i = 0; i < q->nstmts; i++)
             free(q->results[i].ptr);
     free(q->results);
+    ubuf_free(&q->out_pending);
+    ubuf_free(&q->out_sending);
     free(q->jobs);
     free(q->tried);
     free(q->mask);
@@ -142,6 +150,8 @@ static size_t select_backends(query_req_t *q, const unsigned char *mask, const u
 /* ---- upstream ---- */
 
 static void on_qjob_done(up_job_t *job, void *cbdata);
+static void on_stream_head(up_job_t *job, void *cbdata);
+static void on_stream_chunk(up_job_t *job, void *cbdata, const char *data, size_t len);
 
 static int cmp_span(const void *a, const void *b)
 {
@@ -237,6 +247,12 @@ static int send_query(query_req_t *q, size_t b, h2o_iovec_t stmt, int whole)
     r.body = form.base;
     r.body_len = form.len;
     r.max_response = UP_DEFAULT_MAX_RESPONSE;
+    if (whole) {
+        /* passed through as it comes: no size cap, the stream window bounds the memory */
+        r.on_head = on_stream_head;
+        r.on_chunk = on_stream_chunk;
+        r.max_response = 0;
+    }
     ubuf_append(&url, "", 1);
     r.url = url.base;
     j->job = up_job_new(&r, err, sizeof(err));
@@ -315,6 +331,96 @@ static void forward_next(query_req_t *q, const char *last_error)
 static int failover_worthy(const qjob_t *j)
 {
     return j->klass == UP_UNREACHABLE || (j->klass == UP_REFUSED && j->status >= 500) || j->klass == UP_TOO_LARGE;
+}
+
+/* ---- streaming a whole-forwarded answer ---- */
+
+/* Hands what arrived to h2o (one send at a time: h2o owns the buffer until proceed). */
+static void stream_flush(query_req_t *q)
+{
+    if (q->sending || (q->out_pending.len == 0 && !q->stream_done))
+        return;
+    ubuf_t t = q->out_sending;
+    q->out_sending = q->out_pending;
+    q->out_pending = t;
+    q->out_pending.len = 0;
+    h2o_iovec_t v = h2o_iovec_init(q->out_sending.base, q->out_sending.len);
+    h2o_send_state_t state = !q->stream_done ? H2O_SEND_STATE_IN_PROGRESS
+                             : q->stream_ok  ? H2O_SEND_STATE_FINAL
+                                             : H2O_SEND_STATE_ERROR;
+    q->sending = 1;
+    h2o_send(q->req, &v, v.len != 0 ? 1 : 0, state);
+}
+
+static void on_stream_proceed(h2o_generator_t *gen, h2o_req_t *req)
+{
+    query_req_t *q = H2O_STRUCT_FROM_MEMBER(query_req_t, gen, gen);
+    (void)req;
+    q->sending = 0;
+    if (q->stream != NULL && q->stream->job != NULL && q->out_sending.len != 0)
+        up_stream_ack(q->stream->job, q->out_sending.len); /* the client took them: let more come */
+    q->out_sending.len = 0;
+    stream_flush(q);
+}
+
+static void on_stream_head(up_job_t *job, void *cbdata)
+{
+    qjob_t *j = cbdata;
+    query_req_t *q = j->q;
+    h2o_req_t *req = q->req;
+
+    if (job->res.status >= 500) {
+        /* nothing went to the client yet: try the next backend */
+        char m[UP_MESSAGE_SIZE];
+        snprintf(m, sizeof(m), "HTTP %d%s%s", job->res.status, job->res.influx_error ? ": " : "",
+                 job->res.influx_error ? job->res.influx_error : "");
+        up_cancel(job);
+        j->job = NULL;
+        q->pending--;
+        ip_count(j->backend, queries_failed, 1);
+        ip_log(IP_LOG_WARN, "query to backend %s failed: %s", q->cfg->backends[j->backend].name, m);
+        forward_next(q, m);
+        return;
+    }
+    req->res.status = job->res.status;
+    req->res.reason = hu_reason(job->res.status);
+    hu_add_influx_headers(req);
+    if (job->res.content_type != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                       h2o_strdup(&req->pool, job->res.content_type, SIZE_MAX).base, strlen(job->res.content_type));
+    if (job->res.content_encoding != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_ENCODING, NULL,
+                       h2o_strdup(&req->pool, job->res.content_encoding, SIZE_MAX).base,
+                       strlen(job->res.content_encoding));
+    if (job->res.influx_error != NULL)
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-influxdb-error"), 0, "X-Influxdb-Error",
+                              h2o_strdup(&req->pool, job->res.influx_error, SIZE_MAX).base,
+                              strlen(job->res.influx_error));
+    q->gen.proceed = on_stream_proceed;
+    q->gen.stop = NULL;
+    q->stream = j;
+    h2o_start_response(req, &q->gen);
+}
+
+static void on_stream_chunk(up_job_t *job, void *cbdata, const char *data, size_t len)
+{
+    qjob_t *j = cbdata;
+    query_req_t *q = j->q;
+    (void)job;
+    ubuf_append(&q->out_pending, data, len);
+    stream_flush(q);
+}
+
+/* The streamed answer is complete (or broke off after its head went out). */
+static void stream_end(query_req_t *q, qjob_t *j)
+{
+    q->stream_done = 1;
+    q->stream_ok = j->klass == UP_OK || j->klass == UP_REFUSED;
+    if (!q->stream_ok)
+        ip_log(IP_LOG_WARN, "query answer from backend %s broke off: %s", q->cfg->backends[j->backend].name,
+               j->message);
+    trace(q, j->status);
+    stream_flush(q);
 }
 
 /* ---- per-statement execution ---- */
@@ -565,6 +671,10 @@ static void on_qjob_done(up_job_t *job, void *cbdata)
         ip_log(IP_LOG_WARN, "query to backend %s failed: %s", q->cfg->backends[j->backend].name, j->message);
 
     if (q->whole) {
+        if (q->stream == j) {
+            stream_end(q, j);
+            return;
+        }
         if (failover_worthy(j)) {
             forward_next(q, j->message);
             return;
@@ -711,6 +821,8 @@ void ip_handle_query(h2o_req_t *req)
     q->thread = ip_thread_of(req);
     q->cfg = ip_cfg_get();
     q->started_ms = ip_now_ms();
+    ubuf_init(&q->out_pending, SIZE_MAX);
+    ubuf_init(&q->out_sending, SIZE_MAX);
     if (read_params(q) != 0 || classify(q) != 0)
         return;
     q->tried = calloc(q->cfg->nbackends + 1, 1);
