@@ -473,7 +473,8 @@ def test_create_database_mixed_with_a_select(cl):
 
 
 def test_big_result_complete(cl):
-    """About 50 MB of JSON from one SELECT comes back whole and identical to influxd's."""
+    """About 50 MB of JSON from one SELECT comes back whole and identical to influxd's, streamed: the
+    daemon's peak RSS stays under 64 MB."""
     pad = "x" * 10000
     for part in range(10):
         body = "".join('big,k=k%d s="%s%05d",n=%di %d\n' % (i % 10, pad, i, i, T0 + i)
@@ -494,6 +495,7 @@ def test_big_result_complete(cl):
     print("\nbig result: %d bytes in %.2f s; daemon VmHWM %s kB before, %s kB after"
           % (len(got.content), took, hwm0, hwm1))
     assert got.status_code == 200
+    assert hwm1 < 64 * 1024, "peak RSS %d kB while passing a %d-byte answer" % (hwm1, len(got.content))
     assert "Content-Encoding" not in got.headers
     assert len(got.content) == len(want.content)
     assert got.content == want.content
