@@ -221,9 +221,14 @@ static int send_query(query_req_t *q, size_t b, h2o_iovec_t stmt, int whole)
     form_add(&url, "db", *be->db != '\0' && q->db.len != 0 ? h2o_iovec_init(be->db, strlen(be->db)) : q->db, pool);
     form_add(&url, "rp", q->rp, pool);
     form_add(&url, "epoch", q->epoch, pool);
-    form_add(&form, "q", stmt, pool);
-    form_add(&form, "params", q->params, pool);
-    hdrs[nh++] = FORM_HDR;
+    /* A CREATE asked for with GET goes upstream with GET too, so influxd adds its "deprecated use …
+     * in a read only context" warning to the result exactly as it would for the client. */
+    int get = !whole && q->cls[q->cur].cls == IQL_BROADCAST &&
+              h2o_memis(q->req->method.base, q->req->method.len, H2O_STRLIT("GET"));
+    form_add(get ? &url : &form, "q", stmt, pool);
+    form_add(get ? &url : &form, "params", q->params, pool);
+    if (!get)
+        hdrs[nh++] = FORM_HDR;
     if (whole) {
         /* the answer goes back as it comes: the client's format, encoding and chunking */
         form_add(&url, "pretty", q->pretty, pool);
@@ -241,11 +246,11 @@ static int send_query(query_req_t *q, size_t b, h2o_iovec_t stmt, int whole)
             hdrs[nh++] = he;
         }
     }
-    up_req_t r = ip_backend_req(be, UP_POST, url.base, be->timeoutquery, q->thread, on_qjob_done, j);
+    up_req_t r = ip_backend_req(be, get ? UP_GET : UP_POST, url.base, be->timeoutquery, q->thread, on_qjob_done, j);
     r.headers = hdrs;
     r.num_headers = nh;
-    r.body = form.base;
-    r.body_len = form.len;
+    r.body = get ? NULL : form.base;
+    r.body_len = get ? 0 : form.len;
     r.max_response = UP_DEFAULT_MAX_RESPONSE;
     if (whole) {
         /* passed through as it comes: no size cap, the stream window bounds the memory */

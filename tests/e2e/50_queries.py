@@ -450,10 +450,6 @@ def test_create_retention_policy_on_every_backend(cl):
     assert "short" in rps
 
 
-@pytest.mark.xfail(strict=True, reason="GET /query?q=CREATE DATABASE x: influxd executes it and adds "
-                   "messages:[{level:warning,text:\"deprecated use of 'CREATE DATABASE x' in a read only context, "
-                   "please use a POST request instead\"}] to the result; the daemon sends the statement upstream "
-                   "with POST and answers without the warning")
 def test_create_database_by_get_warns_as_influxd(cl):
     q = 'CREATE DATABASE "made_by_get"'
     got = pq(cl, q, db=None)
