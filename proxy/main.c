@@ -58,7 +58,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: influxdb-proxy [-redis HOST:PORT | -sentinel HOST:PORT[,...] -master NAME] [-redis-pwd PWD]\n"
                  "                      [-redis-db N] [-node NAME]\n"
-                 "                      [-log-level debug|info|warn|error] [-version] [-help]\n"
+                 "                      [-log-level debug|info|warn|error] [-access-log FILE] [-version] [-help]\n"
                  "\n"
                  "A high-availability, sharding HTTP front for InfluxDB 1.x. The cluster configuration is read\n"
                  "from Redis (written by config.py); see README.md.\n"
@@ -70,6 +70,7 @@ static void usage(FILE *out)
                  "  -master NAME       ... as the master they know by this name (follows a failover)\n"
                  "  -node NAME         this node's name: its settings are n:NAME over default_node (default l1)\n"
                  "  -log-level LEVEL   debug, info, warn or error (default info)\n"
+                 "  -access-log FILE   one line per answered request (\"-\" = stderr); no query strings\n"
                  "  -version           print the version and exit\n"
                  "  -help              print this help and exit\n");
 }
@@ -85,10 +86,11 @@ static int parse_args(int argc, char **argv)
         {"version", no_argument, NULL, 'v'},
         {"sentinel", required_argument, NULL, 's'},
         {"master", required_argument, NULL, 'm'},
+        {"access-log", required_argument, NULL, 'a'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *redis = "127.0.0.1:6379";
+    const char *redis = "127.0.0.1:6379", *access_log = NULL;
     int c;
     char *end;
 
@@ -129,6 +131,9 @@ static int parse_args(int argc, char **argv)
         case 'm':
             ip_server.redis.master = optarg;
             break;
+        case 'a':
+            access_log = optarg;
+            break;
         case 'v':
             printf("influxdb-proxy %s\n", IP_VERSION);
             exit(0);
@@ -154,6 +159,13 @@ static int parse_args(int argc, char **argv)
         return 1;
     }
     ip_server.redis.host = ip_server.redis_host;
+    if (access_log != NULL) {
+        char err[512];
+        if (ip_metrics_access_log(access_log, err, sizeof(err)) != 0) {
+            fprintf(stderr, "influxdb-proxy: %s\n", err);
+            return 1;
+        }
+    }
     ip_server.redis.timeout_ms = 3000;
     return 0;
 }

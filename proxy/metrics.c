@@ -6,9 +6,16 @@
  * per backend; everything else (health, queues, traffic counters) is read when /metrics is asked for.
  * All counters are relaxed atomics: each figure is exact, the page is not a snapshot.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
 #include <string.h>
 #include "http_util.h"
 #include "metrics.h"
@@ -30,10 +37,11 @@ typedef struct st_histogram_t {
 } histogram_t;
 
 static struct {
+    int access_fd; /* -1: no access log */
     uint64_t requests[N_ENDPOINTS][N_STATUSES];
     size_t nbackends;
     histogram_t *write_latency, *query_latency;
-} M;
+} M = {.access_fd = -1};
 
 void ip_metrics_init(size_t nbackends)
 {
@@ -74,10 +82,54 @@ static size_t endpoint_of(h2o_req_t *req)
     return N_ENDPOINTS - 1;
 }
 
+/* One line per answered request: time, client, method, path, status, bytes, duration. The query
+ * string is left out on purpose: it can carry u and p (credentials) and whole queries. */
+static void write_access_line(h2o_req_t *req)
+{
+    char line[1024], addr[INET6_ADDRSTRLEN] = "-", when[32];
+    struct sockaddr_storage ss;
+    socklen_t sl = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss);
+    if (sl != 0 && ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof(addr));
+    else if (sl != 0 && ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr, sizeof(addr));
+    struct tm tm;
+    gmtime_r(&req->timestamps.request_begin_at.tv_sec, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    struct timeval now;
+    gettimeofday(&now, NULL);
+    long long us = (long long)(now.tv_sec - req->timestamps.request_begin_at.tv_sec) * 1000000 +
+                   (now.tv_usec - req->timestamps.request_begin_at.tv_usec);
+    h2o_iovec_t path = hu_path(req);
+    int n = snprintf(line, sizeof(line), "%s.%03dZ %s %.*s %.*s %d %zu %.3fms\n", when,
+                     (int)(req->timestamps.request_begin_at.tv_usec / 1000), addr, (int)req->method.len,
+                     req->method.base, (int)(path.len < 512 ? path.len : 512), path.base, req->res.status,
+                     req->bytes_sent, (double)us / 1000.0);
+    if (n > 0 && write(M.access_fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) < 0) {
+        /* nowhere to report it */
+    }
+}
+
+int ip_metrics_access_log(const char *path, char *err, size_t errcap)
+{
+    if (strcmp(path, "-") == 0) {
+        M.access_fd = STDERR_FILENO;
+        return 0;
+    }
+    M.access_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (M.access_fd < 0) {
+        snprintf(err, errcap, "access log %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static void log_access(h2o_logger_t *self, h2o_req_t *req)
 {
     size_t s = 0;
     (void)self;
+    if (M.access_fd >= 0)
+        write_access_line(req);
     while (statuses[s] != 0 && statuses[s] != req->res.status)
         s++;
     __atomic_add_fetch(&M.requests[endpoint_of(req)][s], 1, __ATOMIC_RELAXED);

@@ -11,6 +11,10 @@
 /* Allocates the per-backend histograms. Call once at startup, before the loops run. */
 void ip_metrics_init(size_t nbackends);
 
+/* Writes an access log line for every answered request to @path ("-" = stderr), from now on. Call
+ * before ip_metrics_init(). Returns 0, or -1 with @err. */
+int ip_metrics_access_log(const char *path, char *err, size_t errcap);
+
 /* Counts every answered request by endpoint and status (an h2o logger on @pathconf). */
 void ip_metrics_register(h2o_pathconf_t *pathconf);
 

@@ -75,3 +75,27 @@ def test_metrics_follow_traffic_and_health(redis, influxd, proxy):
     assert value(back, "influxdb_proxy_backend_up", backend="b") == 1
     assert value(back, "influxdb_proxy_backend_records_replayed_total", backend="b") == 1
     assert value(back, "influxdb_proxy_queue_rejected_records", backend="b") == 0
+
+
+def test_access_log_one_line_per_request_without_query_strings(redis, influxd, proxy, tmp_path):
+    a = influxd()
+    a.create_db("m")
+    log = tmp_path / "access.log"
+    p = proxy(redis, {"a": {"url": a.url}}, {"_default_": ["a"]}, args=["-access-log", str(log)])
+    assert requests.post(p.url + "/write", params={"db": "m", "u": "joe", "p": "s3cret"}, data="cpu v=1 1",
+                         timeout=5).status_code == 204
+    requests.get(p.url + "/query", params={"db": "m", "q": "SELECT * FROM cpu", "p": "s3cret"}, timeout=5)
+    requests.get(p.url + "/nowhere?p=s3cret", timeout=5)
+    wait_until(lambda: log.exists() and len(log.read_text().splitlines()) >= 3, 5, what="3 access lines")
+    lines = log.read_text().splitlines()
+    assert " POST /write 204 " in lines[-3]
+    assert " GET /query 200 " in lines[-2]
+    assert " GET /nowhere 404 " in lines[-1]
+    assert all(l.split()[1] == "127.0.0.1" for l in lines)
+    text = log.read_text()
+    assert "s3cret" not in text and "SELECT" not in text
+
+
+def test_access_log_that_cannot_be_opened_is_refused(proxy, tmp_path):
+    rc, err = proxy.run_expect_fail(["-access-log", str(tmp_path / "no" / "such" / "dir" / "x.log")])
+    assert rc == 1 and "access log" in err and "No such file or directory" in err
