@@ -457,6 +457,7 @@ void cfg_release(cfg_t *cfg)
     free(cfg->node.next_backends);
     free(cfg->backends);
     free(cfg->keymaps);
+    free(cfg->slots);
     free(cfg->_htab);
     free(cfg);
 }

@@ -71,6 +71,9 @@ struct st_cfg_t {
     size_t nkeymaps;
     const cfg_keymap_t *default_keymap; /* m:_default_, or NULL */
     cfg_node_t node;
+    /* Per backend, the daemon's process-wide slot for its runtime state (health, queue, counters), so
+     * that state follows a backend by name across reloads. Set by the daemon, freed with the snapshot. */
+    size_t *slots;
     /* private */
     int _refcnt;
     size_t _hmask;

@@ -3,6 +3,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include "backends.h"
 #include "http_util.h"
 #include "meta.h"
 #include "queue.h"
@@ -13,11 +14,12 @@ static void fill_rt(meta_rt_t *rt, const cfg_t *cfg, int *healthy, meta_queue_t 
 {
     uint64_t now = ip_now_ms();
     for (size_t i = 0; i < cfg->nbackends; i++) {
-        healthy[i] = __atomic_load_n(&ip_server.healthy[i], __ATOMIC_RELAXED);
-        ip_queue_meta(i, &queues[i], now);
+        size_t s = ip_slot(cfg, i);
+        healthy[i] = __atomic_load_n(&ip_server.healthy[s], __ATOMIC_RELAXED);
+        ip_queue_meta(s, &queues[i], now);
         /* a field-by-field relaxed read: each figure is exact, the set is not a snapshot */
         uint64_t *dst = (uint64_t *)&counters[i];
-        const uint64_t *src = (const uint64_t *)&ip_server.counters[i];
+        const uint64_t *src = (const uint64_t *)&ip_server.counters[s];
         for (size_t f = 0; f < sizeof(meta_counters_t) / sizeof(uint64_t); f++)
             dst[f] = __atomic_load_n(&src[f], __ATOMIC_RELAXED);
     }

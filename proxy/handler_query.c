@@ -15,6 +15,7 @@
 #include <string.h>
 #include "bpool.h"
 #include "dqueue.h"
+#include "backends.h"
 #include "http_util.h"
 #include "influxql.h"
 #include "log.h"
@@ -137,8 +138,9 @@ static size_t select_backends(query_req_t *q, const unsigned char *mask, const u
         if (!mask[i] || (tried != NULL && tried[i]))
             continue;
         const cfg_backend_t *b = &q->cfg->backends[i];
-        cands[m] = (bp_cand_t){b->zone, (unsigned char)__atomic_load_n(&ip_server.healthy[i], __ATOMIC_RELAXED),
-                               (unsigned char)b->writeonly, (unsigned char)ip_queue_nonempty(i)};
+        size_t s = ip_slot(q->cfg, i);
+        cands[m] = (bp_cand_t){b->zone, (unsigned char)__atomic_load_n(&ip_server.healthy[s], __ATOMIC_RELAXED),
+                               (unsigned char)b->writeonly, (unsigned char)ip_queue_nonempty(s)};
         idx[m++] = i;
     }
     size_t k = bp_select(cands, m, q->cfg->node.zone, NULL, ord);
@@ -382,7 +384,7 @@ static void on_stream_head(up_job_t *job, void *cbdata)
         up_cancel(job);
         j->job = NULL;
         q->pending--;
-        ip_count(j->backend, queries_failed, 1);
+        ip_count(ip_slot(q->cfg, j->backend), queries_failed, 1);
         ip_log(IP_LOG_WARN, "query to backend %s failed: %s", q->cfg->backends[j->backend].name, m);
         forward_next(q, m);
         return;
@@ -580,7 +582,8 @@ static void broadcast_start(query_req_t *q)
 {
     for (size_t i = 0; i < q->cfg->nbackends; i++) {
         q->tried[i] = 1;
-        if (ip_queue_nonempty(i) || !__atomic_load_n(&ip_server.healthy[i], __ATOMIC_RELAXED) ||
+        if (ip_queue_nonempty(ip_slot(q->cfg, i)) ||
+            !__atomic_load_n(&ip_server.healthy[ip_slot(q->cfg, i)], __ATOMIC_RELAXED) ||
             send_query(q, i, broadcast_text(q, i), 0) != 0) {
             /* down or behind on its queue: it gets the statement before its later writes */
             q->jobs[i].done = 1;
@@ -615,7 +618,7 @@ static void broadcast_done(query_req_t *q)
         h2o_iovec_t text = broadcast_text(q, i);
         const cfg_backend_t *be = &q->cfg->backends[i];
         h2o_iovec_t db = *be->db != '\0' ? h2o_iovec_init(be->db, strlen(be->db)) : q->db;
-        int ret = ip_queue_append_stmt(i, db.base, db.len, text.base, text.len);
+        int ret = ip_queue_append_stmt(ip_slot(q->cfg, i), db.base, db.len, text.base, text.len);
         if (ret != 0) {
             char m[300];
             snprintf(m, sizeof(m), "backend %s: could not run or queue the statement: %s", be->name, dq_strerror(ret));
@@ -667,11 +670,11 @@ static void on_qjob_done(up_job_t *job, void *cbdata)
     j->influx_error = job->res.influx_error != NULL ? strdup(job->res.influx_error) : NULL;
     q->pending--;
     if (j->klass == UP_OK || j->klass == UP_REFUSED)
-        ip_metrics_query_latency(j->backend, job->res.total_us);
+        ip_metrics_query_latency(ip_slot(q->cfg, j->backend), job->res.total_us);
     if (failover_worthy(j))
-        ip_count(j->backend, queries_failed, 1);
+        ip_count(ip_slot(q->cfg, j->backend), queries_failed, 1);
     else
-        ip_count(j->backend, queries_ok, 1);
+        ip_count(ip_slot(q->cfg, j->backend), queries_ok, 1);
     if (failover_worthy(j))
         ip_log(IP_LOG_WARN, "query to backend %s failed: %s", q->cfg->backends[j->backend].name, j->message);
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include "backends.h"
 #include "http_util.h"
 #include "lineproto.h"
 #include "log.h"
@@ -174,11 +175,12 @@ static int queue_target(write_req_t *w, target_t *t, char *msg, size_t cap, size
 {
     const cfg_backend_t *b = &w->cfg->backends[t->backend];
     const ubuf_t *body = &w->rt.bodies[t->backend];
-    int ret = ip_queue_append(t->backend, w->db.base, w->db.len, w->rp.base, w->rp.len, lp_precision_param(w->prec),
+    size_t slot = ip_slot(w->cfg, t->backend);
+    int ret = ip_queue_append(slot, w->db.base, w->db.len, w->rp.base, w->rp.len, lp_precision_param(w->prec),
                               body->base, body->len);
     if (ret == 0) {
         t->queued = 1;
-        ip_count(t->backend, lines_queued, w->rt.nlines[t->backend]);
+        ip_count(slot, lines_queued, w->rt.nlines[t->backend]);
         return 0;
     }
     ip_log(IP_LOG_ERROR, "write for backend %s could not be queued: %s", b->name, dq_strerror(ret));
@@ -309,7 +311,7 @@ void ip_handle_write(h2o_req_t *req)
     ip_thread_t *thr = ip_thread_of(req);
     for (size_t i = 0; i < w->ntargets; i++) {
         target_t *t = &w->targets[i];
-        if (ip_queue_nonempty(t->backend)) {
+        if (ip_queue_nonempty(ip_slot(w->cfg, t->backend))) {
             /* older writes wait in the queue: these go behind them, never around them */
             char m[512];
             size_t ml = 0;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "backends.h"
 #include "bpool.h"
 #include "log.h"
 #include "queue.h"
@@ -21,15 +22,17 @@ typedef struct st_ip_health_t {
     ip_thread_t *thread;
     cfg_t *cfg;
     uint64_t gen; /* of cfg */
-    bp_health_t *bp;
-    up_job_t **inflight;
+    /* by backend slot (backends.h), so that health follows a backend by name across reloads */
+    bp_health_t bp[IP_MAX_BACKENDS];
+    unsigned char ready[IP_MAX_BACKENDS];
+    up_job_t *inflight[IP_MAX_BACKENDS];
     h2o_timeout_t tick;
     h2o_timeout_entry_t entry;
 } ip_health_t;
 
 typedef struct st_ping_ctx_t {
     ip_health_t *h;
-    size_t idx;
+    size_t slot;
 } ping_ctx_t;
 
 static uint64_t mono_ms(void)
@@ -43,18 +46,18 @@ static void on_ping_done(up_job_t *job, void *cbdata)
 {
     ping_ctx_t *pc = cbdata;
     ip_health_t *h = pc->h;
-    const cfg_backend_t *b = &h->cfg->backends[pc->idx];
+    size_t s = pc->slot;
     int ok = job->res.klass == UP_OK && job->res.status == 204;
-    int change = bp_check_result(&h->bp[pc->idx], ok, mono_ms());
+    int change = bp_check_result(&h->bp[s], ok, mono_ms());
 
-    h->inflight[pc->idx] = NULL;
-    __atomic_store_n(&ip_server.healthy[pc->idx], bp_is_healthy(&h->bp[pc->idx]), __ATOMIC_RELAXED);
+    h->inflight[s] = NULL;
+    __atomic_store_n(&ip_server.healthy[s], bp_is_healthy(&h->bp[s]), __ATOMIC_RELAXED);
     if (change == BP_WENT_DOWN)
-        ip_log(IP_LOG_WARN, "backend %s (%s) is down: %s", b->name, b->url,
+        ip_log(IP_LOG_WARN, "backend %s is down: %s", ip_backend_name(s),
                job->res.message[0] != '\0' ? job->res.message : "ping did not answer 204");
     else if (change == BP_WENT_UP) {
-        ip_log(IP_LOG_INFO, "backend %s (%s) is up", b->name, b->url);
-        ip_replay_kick(pc->idx);
+        ip_log(IP_LOG_INFO, "backend %s is up", ip_backend_name(s));
+        ip_replay_kick(s);
     }
     free(pc);
 }
@@ -62,13 +65,14 @@ static void on_ping_done(up_job_t *job, void *cbdata)
 static void send_ping(ip_health_t *h, size_t i, uint64_t now)
 {
     const cfg_backend_t *b = &h->cfg->backends[i];
+    size_t s = ip_slot(h->cfg, i);
     char url[2048], err[256];
     uint64_t timeout = b->checkinterval > 1000 ? b->checkinterval : 1000;
     ping_ctx_t *pc = malloc(sizeof(*pc));
 
     if (pc == NULL)
         abort();
-    *pc = (ping_ctx_t){h, i};
+    *pc = (ping_ctx_t){h, s};
     snprintf(url, sizeof(url), "%s/ping", b->url);
     up_req_t req =
         ip_backend_req(b, UP_GET, url, b->timeout < timeout ? b->timeout : timeout, h->thread, on_ping_done, pc);
@@ -79,24 +83,35 @@ static void send_ping(ip_health_t *h, size_t i, uint64_t now)
         free(pc);
         return;
     }
-    bp_check_started(&h->bp[i], now);
-    h->inflight[i] = job;
+    bp_check_started(&h->bp[s], now);
+    h->inflight[s] = job;
     up_submit(ip_server.up, job);
 }
 
-/* A reload swapped the configuration: take the new one (the same backends, in the same order) and its
- * check intervals; the health of each backend carries over. */
-static void follow_reload(ip_health_t *h)
+/* Health parameters of every backend of @cfg: a backend seen for the first time starts UNKNOWN with its
+ * first check due at once; one already known keeps its state and takes the new interval. */
+static void adopt(ip_health_t *h, const cfg_t *cfg, uint64_t now)
+{
+    for (size_t i = 0; i < cfg->nbackends; i++) {
+        size_t s = ip_slot(cfg, i);
+        bp_params_t p;
+        bp_params_default(&p, cfg->backends[i].checkinterval);
+        if (h->ready[s]) {
+            bp_health_set_params(&h->bp[s], &p);
+        } else if (bp_health_init(&h->bp[s], &p, now) == 0) {
+            h->ready[s] = 1;
+        }
+    }
+}
+
+/* A reload swapped the configuration: check and replay by the new one. */
+static void follow_reload(ip_health_t *h, uint64_t now)
 {
     uint64_t gen = __atomic_load_n(&ip_server.cfg_gen, __ATOMIC_ACQUIRE);
     if (gen == h->gen)
         return;
     cfg_t *next = ip_cfg_get();
-    for (size_t i = 0; i < next->nbackends; i++) {
-        bp_params_t p;
-        bp_params_default(&p, next->backends[i].checkinterval);
-        bp_health_set_params(&h->bp[i], &p);
-    }
+    adopt(h, next, now);
     ip_queues_set_cfg(next);
     cfg_release(h->cfg);
     h->cfg = next;
@@ -108,13 +123,14 @@ static void on_tick(h2o_timeout_entry_t *entry)
     ip_health_t *h = H2O_STRUCT_FROM_MEMBER(ip_health_t, entry, entry);
     uint64_t now = mono_ms();
 
-    follow_reload(h);
+    follow_reload(h, now);
 
     uint64_t wall = ip_now_ms();
     for (size_t i = 0; i < h->cfg->nbackends; i++) {
-        if (h->inflight[i] == NULL && bp_check_due(&h->bp[i], now))
+        size_t s = ip_slot(h->cfg, i);
+        if (h->inflight[s] == NULL && bp_check_due(&h->bp[s], now))
             send_ping(h, i, now);
-        ip_replay_tick(i, bp_is_healthy(&h->bp[i]), h->thread, wall);
+        ip_replay_tick(s, bp_is_healthy(&h->bp[s]), h->thread, wall);
     }
     if (!ip_server.stopping)
         h2o_timeout_link(h->thread->loop, &h->tick, &h->entry);
@@ -123,21 +139,15 @@ static void on_tick(h2o_timeout_entry_t *entry)
 int ip_health_start(ip_thread_t *t, char *err, size_t errcap)
 {
     ip_health_t *h = calloc(1, sizeof(*h));
-    uint64_t now = mono_ms();
 
+    (void)err;
+    (void)errcap;
+    if (h == NULL)
+        abort();
     h->thread = t;
     h->gen = __atomic_load_n(&ip_server.cfg_gen, __ATOMIC_ACQUIRE);
     h->cfg = ip_cfg_get();
-    h->bp = calloc(h->cfg->nbackends + 1, sizeof(*h->bp));
-    h->inflight = calloc(h->cfg->nbackends + 1, sizeof(*h->inflight));
-    for (size_t i = 0; i < h->cfg->nbackends; i++) {
-        bp_params_t p;
-        bp_params_default(&p, h->cfg->backends[i].checkinterval);
-        if (bp_health_init(&h->bp[i], &p, now) != 0) {
-            snprintf(err, errcap, "backend %s: invalid health check parameters", h->cfg->backends[i].name);
-            return -1;
-        }
-    }
+    adopt(h, h->cfg, mono_ms());
     h2o_timeout_init(t->loop, &h->tick, TICK_MS);
     h->entry.cb = on_tick;
     ip_server.health = h;
@@ -150,10 +160,10 @@ void ip_health_stop(void)
     ip_health_t *h = ip_server.health;
     if (h == NULL)
         return;
-    for (size_t i = 0; i < h->cfg->nbackends; i++) {
-        if (h->inflight[i] != NULL) {
-            ping_ctx_t *pc = h->inflight[i]->cbdata;
-            up_cancel(h->inflight[i]);
+    for (size_t s = 0; s < IP_MAX_BACKENDS; s++) {
+        if (h->inflight[s] != NULL) {
+            ping_ctx_t *pc = h->inflight[s]->cbdata;
+            up_cancel(h->inflight[s]);
             free(pc);
         }
     }
@@ -161,8 +171,6 @@ void ip_health_stop(void)
         h2o_timeout_unlink(&h->entry);
     h2o_timeout_dispose(h->thread->loop, &h->tick);
     cfg_release(h->cfg);
-    free(h->bp);
-    free(h->inflight);
     free(h);
     ip_server.health = NULL;
 }

@@ -24,13 +24,16 @@
 #include "influxql.h"
 #include "log.h"
 #include "metrics.h"
+#include "backends.h"
 #include "queue.h"
 #include "registry.h"
+#include "tls.h"
 #include "reload.h"
 #include "server.h"
 #include "upstream.h"
 
 ip_server_t ip_server;
+static SSL_CTX *listener_tls; /* NULL: plain HTTP */
 
 uint64_t ip_now_ms(void)
 {
@@ -267,6 +270,7 @@ static void init_thread(ip_thread_t *t, int fd)
     h2o_context_init(&t->ctx, t->loop, &ip_server.h2o_config);
     t->accept_ctx.ctx = &t->ctx;
     t->accept_ctx.hosts = ip_server.h2o_config.hosts;
+    t->accept_ctx.ssl_ctx = listener_tls; /* h2o does the handshake and picks h2 or http/1.1 by ALPN */
     h2o_multithread_register_receiver(t->ctx.queue, &t->up_receiver, up_receiver_cb);
     t->listener = h2o_evloop_socket_create(t->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     t->listener->data = t;
@@ -356,9 +360,9 @@ static int load_config(void)
     }
     ip_server.cfg = cfg;
     ip_server.config_loaded_at_ms = ip_now_ms();
-    ip_server.healthy = calloc(cfg->nbackends + 1, sizeof(int));
-    ip_server.counters = calloc(cfg->nbackends + 1, sizeof(*ip_server.counters));
-    ip_metrics_init(cfg->nbackends);
+    ip_server.healthy = calloc(IP_MAX_BACKENDS, sizeof(int));
+    ip_server.counters = calloc(IP_MAX_BACKENDS, sizeof(*ip_server.counters));
+    ip_metrics_init(IP_MAX_BACKENDS);
     snprintf(ip_server.listen, sizeof(ip_server.listen), "%s", cfg->node.listenaddr);
     return 0;
 }
@@ -380,10 +384,12 @@ int main(int argc, char **argv)
         ip_log(IP_LOG_ERROR, "config: n:%s field \"queryforbid\": %s", ip_server.node, qerr);
         return 1;
     }
-    if (ip_queues_open(ip_server.cfg, qerr, sizeof(qerr)) != 0) {
+    if (ip_queues_init(ip_server.cfg, qerr, sizeof(qerr)) != 0 ||
+        ip_backends_attach(ip_server.cfg, qerr, sizeof(qerr)) != 0) {
         ip_log(IP_LOG_ERROR, "%s", qerr);
         return 1;
     }
+    ip_queues_set_cfg(ip_server.cfg);
     signal(SIGPIPE, SIG_IGN);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
@@ -391,11 +397,19 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_ALL);
     up_opts_t uo = {0};
     ip_server.up = up_create(&uo);
+    if (*ip_server.cfg->node.httpscert != '\0') {
+        listener_tls = ip_tls_context(ip_server.cfg->node.httpscert, qerr, sizeof(qerr));
+        if (listener_tls == NULL) {
+            ip_log(IP_LOG_ERROR, "%s", qerr);
+            return 1;
+        }
+    }
     setup_h2o(ip_server.cfg);
     if (start_threads(ip_server.cfg) != 0)
         return 1;
-    ip_log(IP_LOG_INFO, "node %s listening on %s (%zu threads), %zu backends, %zu keymaps", ip_server.node,
-           ip_server.listen, ip_server.nthreads, ip_server.cfg->nbackends, ip_server.cfg->nkeymaps);
+    ip_log(IP_LOG_INFO, "node %s listening on %s%s (%zu threads), %zu backends, %zu keymaps", ip_server.node,
+           listener_tls != NULL ? "https://" : "", ip_server.listen, ip_server.nthreads, ip_server.cfg->nbackends,
+           ip_server.cfg->nkeymaps);
 
     ip_registry_start();
     ip_reload_start();
@@ -409,6 +423,7 @@ int main(int argc, char **argv)
     ip_health_stop();
     ip_queues_close();
     up_destroy(ip_server.up);
+    ip_tls_free(listener_tls);
     iql_free(ip_server.iql); /* after ip_reload_stop(): nothing swaps it any more */
     cfg_release(ip_server.cfg);
     curl_global_cleanup();

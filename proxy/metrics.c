@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <string.h>
+#include "backends.h"
 #include "http_util.h"
 #include "metrics.h"
 #include "queue.h"
@@ -186,9 +187,10 @@ static void render_histogram(ubuf_t *u, const char *name, const char *help, cons
     char lb[512];
     family(u, name, "histogram", help);
     for (size_t b = 0; b < cfg->nbackends; b++) {
-        const histogram_t *h = &hs[b];
+        const histogram_t *h;
         uint64_t cum = 0;
         label(cfg->backends[b].name, lb, sizeof(lb));
+        h = &hs[ip_slot(cfg, b)];
         for (size_t i = 0; i < N_BUCKETS; i++) {
             cum += load(&h->counts[i]);
             put(u, "influxdb_proxy_%s_bucket{backend=\"%s\",le=\"%g\"} %llu\n", name, lb, buckets_s[i],
@@ -238,25 +240,26 @@ static void render(ubuf_t *u, const cfg_t *cfg)
                     (unsigned long long)v);
         }
     for (size_t b = 0; b < cfg->nbackends; b++)
-        ip_queue_meta(b, &q[b], now);
+        ip_queue_meta(ip_slot(cfg, b), &q[b], now);
 
     family(u, "backend_up", "gauge", "1 when the backend's /ping answers 204 (health check).");
-    PER_BACKEND(u, cfg, "backend_up", "", __atomic_load_n(&ip_server.healthy[b], __ATOMIC_RELAXED));
+    PER_BACKEND(u, cfg, "backend_up", "", __atomic_load_n(&ip_server.healthy[ip_slot(cfg, b)], __ATOMIC_RELAXED));
     family(u, "backend_writes_total", "counter", "Upstream writes by outcome.");
-    PER_BACKEND(u, cfg, "backend_writes_total", ",result=\"ok\"", load(&c[b].writes_ok));
-    PER_BACKEND(u, cfg, "backend_writes_total", ",result=\"refused\"", load(&c[b].writes_refused));
-    PER_BACKEND(u, cfg, "backend_writes_total", ",result=\"unreachable\"", load(&c[b].writes_unreachable));
+    PER_BACKEND(u, cfg, "backend_writes_total", ",result=\"ok\"", load(&c[ip_slot(cfg, b)].writes_ok));
+    PER_BACKEND(u, cfg, "backend_writes_total", ",result=\"refused\"", load(&c[ip_slot(cfg, b)].writes_refused));
+    PER_BACKEND(u, cfg, "backend_writes_total", ",result=\"unreachable\"",
+                load(&c[ip_slot(cfg, b)].writes_unreachable));
     family(u, "backend_points_written_total", "counter", "Points (lines) the backend stored from live writes.");
-    PER_BACKEND(u, cfg, "backend_points_written_total", "", load(&c[b].lines_ok));
+    PER_BACKEND(u, cfg, "backend_points_written_total", "", load(&c[ip_slot(cfg, b)].lines_ok));
     family(u, "backend_bytes_written_total", "counter", "Line-protocol bytes the backend stored from live writes.");
-    PER_BACKEND(u, cfg, "backend_bytes_written_total", "", load(&c[b].bytes_ok));
+    PER_BACKEND(u, cfg, "backend_bytes_written_total", "", load(&c[ip_slot(cfg, b)].bytes_ok));
     family(u, "backend_points_queued_total", "counter", "Points put into the backend's disk queue.");
-    PER_BACKEND(u, cfg, "backend_points_queued_total", "", load(&c[b].lines_queued));
+    PER_BACKEND(u, cfg, "backend_points_queued_total", "", load(&c[ip_slot(cfg, b)].lines_queued));
     family(u, "backend_records_replayed_total", "counter", "Queue records the backend stored on replay.");
-    PER_BACKEND(u, cfg, "backend_records_replayed_total", "", load(&c[b].records_replayed));
+    PER_BACKEND(u, cfg, "backend_records_replayed_total", "", load(&c[ip_slot(cfg, b)].records_replayed));
     family(u, "backend_queries_total", "counter", "Queries sent to the backend, by outcome.");
-    PER_BACKEND(u, cfg, "backend_queries_total", ",result=\"ok\"", load(&c[b].queries_ok));
-    PER_BACKEND(u, cfg, "backend_queries_total", ",result=\"failed\"", load(&c[b].queries_failed));
+    PER_BACKEND(u, cfg, "backend_queries_total", ",result=\"ok\"", load(&c[ip_slot(cfg, b)].queries_ok));
+    PER_BACKEND(u, cfg, "backend_queries_total", ",result=\"failed\"", load(&c[ip_slot(cfg, b)].queries_failed));
     family(u, "queue_bytes", "gauge", "Bytes waiting in the backend's disk queue.");
     PER_BACKEND(u, cfg, "queue_bytes", "", q[b].bytes);
     family(u, "queue_records", "gauge", "Records waiting in the backend's disk queue.");

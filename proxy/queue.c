@@ -20,6 +20,7 @@
 #include "dqueue.h"
 #include "http_util.h"
 #include "log.h"
+#include "backends.h"
 #include "queue.h"
 #include "server.h"
 #include "upstream.h"
@@ -41,11 +42,12 @@ typedef struct st_replay_t {
 } replay_t;
 
 static struct {
-    size_t n;
-    dq_t **q;
-    replay_t *rp;
-    cfg_t *cfg;   /* loop 0's reference: backend URLs, timeouts, credentials for replay */
-    char **names; /* backend names, for threads that must not touch cfg (the fsync thread) */
+    dq_t *q[IP_MAX_BACKENDS];     /* by backend slot (backends.h); NULL until the slot is opened */
+    replay_t rp[IP_MAX_BACKENDS]; /* loop 0 only */
+    long idx[IP_MAX_BACKENDS];    /* slot -> index in cfg, -1 when the backend left the config (loop 0) */
+    cfg_t *cfg;                   /* loop 0's reference: backend URLs, timeouts, credentials for replay */
+    char datadir[4096];
+    dq_options_t opt;
     pthread_t syncer;
     int syncer_running;
     volatile int stop;
@@ -72,51 +74,49 @@ static void *sync_main(void *arg)
     while (!Q.stop) {
         for (int i = 0; i < 10 && !Q.stop; i++)
             usleep(100000);
-        for (size_t i = 0; i < Q.n; i++)
-            if (dq_sync(Q.q[i]) != 0)
-                ip_log(IP_LOG_ERROR, "queue %s: fsync failed: %s", Q.names[i], strerror(errno));
+        size_t n = ip_backends_count();
+        for (size_t s = 0; s < n; s++)
+            if (Q.q[s] != NULL && dq_sync(Q.q[s]) != 0)
+                ip_log(IP_LOG_ERROR, "queue %s: fsync failed: %s", ip_backend_name(s), strerror(errno));
     }
     return NULL;
 }
 
-int ip_queues_open(const cfg_t *cfg, char *err, size_t errcap)
+int ip_queues_init(const cfg_t *cfg, char *err, size_t errcap)
 {
-    char dir[4096], msg[1024];
-    dq_options_t opt = {.max_bytes = cfg->node.queuemaxmb << 20,
-                        .fsync = cfg->node.fsync == CFG_FSYNC_ALWAYS ? DQ_FSYNC_ALWAYS
-                                 : cfg->node.fsync == CFG_FSYNC_NO   ? DQ_FSYNC_NO
-                                                                     : DQ_FSYNC_EVERYSEC};
-
-    if (mkdir_p(cfg->node.datadir) != 0) {
-        snprintf(err, errcap, "datadir %s: %s", cfg->node.datadir, strerror(errno));
+    Q.opt = (dq_options_t){.max_bytes = cfg->node.queuemaxmb << 20,
+                           .fsync = cfg->node.fsync == CFG_FSYNC_ALWAYS ? DQ_FSYNC_ALWAYS
+                                    : cfg->node.fsync == CFG_FSYNC_NO   ? DQ_FSYNC_NO
+                                                                        : DQ_FSYNC_EVERYSEC};
+    snprintf(Q.datadir, sizeof(Q.datadir), "%s", cfg->node.datadir);
+    if (mkdir_p(Q.datadir) != 0) {
+        snprintf(err, errcap, "datadir %s: %s", Q.datadir, strerror(errno));
         return -1;
     }
-    Q.cfg = cfg_retain((cfg_t *)cfg);
-    Q.n = cfg->nbackends;
-    Q.q = calloc(Q.n + 1, sizeof(*Q.q));
-    Q.rp = calloc(Q.n + 1, sizeof(*Q.rp));
-    Q.names = calloc(Q.n + 1, sizeof(*Q.names));
-    for (size_t i = 0; i < Q.n; i++)
-        Q.names[i] = strdup(cfg->backends[i].name);
-    for (size_t i = 0; i < Q.n; i++) {
-        snprintf(dir, sizeof(dir), "%s/%s", cfg->node.datadir, cfg->backends[i].name);
-        msg[0] = '\0';
-        int ret = dq_open(&Q.q[i], dir, &opt, msg, sizeof(msg));
-        if (ret != 0) {
-            snprintf(err, errcap, "queue %s: %s%s%s", dir, dq_strerror(ret), msg[0] ? ": " : "", msg);
-            return -1;
-        }
-        if (msg[0] != '\0')
-            ip_log(IP_LOG_WARN, "queue %s: %s", cfg->backends[i].name, msg);
-        uint64_t pending = dq_pending(Q.q[i]);
-        if (pending != 0)
-            ip_log(IP_LOG_INFO, "queue %s: %llu records to replay", cfg->backends[i].name, (unsigned long long)pending);
-        Q.rp[i].limit = REPLAY_MAX_RECORDS;
-    }
-    if (opt.fsync == DQ_FSYNC_EVERYSEC) {
+    for (size_t s = 0; s < IP_MAX_BACKENDS; s++)
+        Q.idx[s] = -1;
+    if (Q.opt.fsync == DQ_FSYNC_EVERYSEC) {
         pthread_create(&Q.syncer, NULL, sync_main, NULL);
         Q.syncer_running = 1;
     }
+    return 0;
+}
+
+int ip_queue_open_slot(size_t s, const char *name, char *err, size_t errcap)
+{
+    char dir[4096 + 256], msg[1024] = "";
+    snprintf(dir, sizeof(dir), "%s/%s", Q.datadir, name);
+    int ret = dq_open(&Q.q[s], dir, &Q.opt, msg, sizeof(msg));
+    if (ret != 0) {
+        snprintf(err, errcap, "queue %s: %s%s%s", dir, dq_strerror(ret), msg[0] ? ": " : "", msg);
+        return -1;
+    }
+    if (msg[0] != '\0')
+        ip_log(IP_LOG_WARN, "queue %s: %s", name, msg);
+    uint64_t pending = dq_pending(Q.q[s]);
+    if (pending != 0)
+        ip_log(IP_LOG_INFO, "queue %s: %llu records to replay", name, (unsigned long long)pending);
+    Q.rp[s].limit = REPLAY_MAX_RECORDS;
     return 0;
 }
 
@@ -125,30 +125,32 @@ void ip_queues_close(void)
     Q.stop = 1;
     if (Q.syncer_running)
         pthread_join(Q.syncer, NULL);
-    for (size_t i = 0; i < Q.n; i++) {
-        replay_t *r = &Q.rp[i];
+    size_t n = ip_backends_count();
+    for (size_t s = 0; s < n; s++) {
+        replay_t *r = &Q.rp[s];
         if (r->job != NULL)
             up_cancel(r->job);
         if (r->have_batch)
             dq_batch_dispose(&r->batch);
-        if (Q.q[i] != NULL)
-            dq_close(Q.q[i]);
-        free(Q.names[i]);
+        if (Q.q[s] != NULL)
+            dq_close(Q.q[s]);
+        Q.q[s] = NULL;
     }
-    free(Q.q);
-    free(Q.rp);
-    free(Q.names);
     if (Q.cfg != NULL)
         cfg_release(Q.cfg);
     Q.cfg = NULL;
-    Q.n = 0;
 }
 
 void ip_queues_set_cfg(cfg_t *cfg)
 {
     cfg_t *old = Q.cfg;
     Q.cfg = cfg_retain(cfg);
-    cfg_release(old);
+    for (size_t s = 0; s < IP_MAX_BACKENDS; s++)
+        Q.idx[s] = -1;
+    for (size_t i = 0; i < cfg->nbackends; i++)
+        Q.idx[ip_slot(cfg, i)] = (long)i;
+    if (old != NULL)
+        cfg_release(old);
 }
 
 int ip_queue_nonempty(size_t b)
@@ -201,15 +203,22 @@ static void batch_done(size_t b)
     r->next_rec = 0;
 }
 
+/* The configuration of the backend in slot @s, or NULL when it is not in the configuration (any more). */
+static const cfg_backend_t *backend_of(size_t s)
+{
+    return Q.cfg != NULL && Q.idx[s] >= 0 ? &Q.cfg->backends[Q.idx[s]] : NULL;
+}
+
 static void retry_later(size_t b, const char *why)
 {
     replay_t *r = &Q.rp[b];
-    const cfg_backend_t *be = &Q.cfg->backends[b];
+    const cfg_backend_t *be = backend_of(b);
+    uint64_t interval = be != NULL ? be->rewriteinterval : 10000;
     if (!r->failing)
-        ip_log(IP_LOG_WARN, "replay to %s failed, retrying every %llu ms: %s", be->name,
-               (unsigned long long)be->rewriteinterval, why);
+        ip_log(IP_LOG_WARN, "replay to %s failed, retrying every %llu ms: %s", ip_backend_name(b),
+               (unsigned long long)interval, why);
     r->failing = 1;
-    r->next_attempt_ms = ip_now_ms() + be->rewriteinterval;
+    r->next_attempt_ms = ip_now_ms() + interval;
     batch_done(b);
 }
 
@@ -217,7 +226,7 @@ static void on_replayed(up_job_t *job, void *cbdata)
 {
     size_t b = (size_t)(uintptr_t)cbdata;
     replay_t *r = &Q.rp[b];
-    const cfg_backend_t *be = &Q.cfg->backends[b];
+    const char *name = ip_backend_name(b);
     ip_thread_t *t = &ip_server.threads[0];
 
     r->job = NULL;
@@ -229,17 +238,17 @@ static void on_replayed(up_job_t *job, void *cbdata)
         }
         int ret = dq_ack(Q.q[b], &r->batch);
         if (ret != 0)
-            ip_log(IP_LOG_ERROR, "queue %s: cannot record replay progress: %s", be->name, dq_strerror(ret));
+            ip_log(IP_LOG_ERROR, "queue %s: cannot record replay progress: %s", name, dq_strerror(ret));
         r->replayed_records += r->batch.n;
         ip_count(b, records_replayed, r->batch.n);
         r->replayed_batches++;
         if (r->failing)
-            ip_log(IP_LOG_INFO, "replay to %s resumed", be->name);
+            ip_log(IP_LOG_INFO, "replay to %s resumed", name);
         r->failing = 0;
         r->limit = REPLAY_MAX_RECORDS;
         batch_done(b);
         if (dq_pending(Q.q[b]) == 0)
-            ip_log(IP_LOG_INFO, "queue %s: replay complete (%llu records so far)", be->name,
+            ip_log(IP_LOG_INFO, "queue %s: replay complete (%llu records so far)", name,
                    (unsigned long long)r->replayed_records);
         else
             ip_replay_start(b, t); /* keep going without waiting for the next tick */
@@ -254,8 +263,8 @@ static void on_replayed(up_job_t *job, void *cbdata)
             return;
         }
         int ret = dq_reject(Q.q[b], &r->batch);
-        ip_log(IP_LOG_ERROR, "replay to %s: backend refused a queued write (%s); moved to the rejected file%s%s",
-               be->name, job->res.message, ret != 0 ? ": " : "", ret != 0 ? dq_strerror(ret) : "");
+        ip_log(IP_LOG_ERROR, "replay to %s: backend refused a queued write (%s); moved to the rejected file%s%s", name,
+               job->res.message, ret != 0 ? ": " : "", ret != 0 ? dq_strerror(ret) : "");
         batch_done(b);
         ip_replay_start(b, t);
         return;
@@ -286,9 +295,13 @@ static void add_param(ubuf_t *u, const char *name, dq_slice_t v, h2o_mem_pool_t 
 static void replay_next_group(size_t b, ip_thread_t *t)
 {
     replay_t *r = &Q.rp[b];
-    const cfg_backend_t *be = &Q.cfg->backends[b];
+    const cfg_backend_t *be = backend_of(b);
     const dq_record_t *first = &r->batch.recs[r->next_rec];
     ubuf_t url, body;
+    if (be == NULL) {
+        retry_later(b, "the backend left the configuration; its queue waits for it");
+        return;
+    }
     h2o_mem_pool_t pool;
     char err[256];
 
@@ -337,12 +350,12 @@ static void replay_next_group(size_t b, ip_thread_t *t)
 void ip_replay_start(size_t b, ip_thread_t *t)
 {
     replay_t *r = &Q.rp[b];
-    if (r->job != NULL || r->have_batch || ip_server.stopping)
+    if (r->job != NULL || r->have_batch || ip_server.stopping || backend_of(b) == NULL)
         return;
     int n = dq_peek(Q.q[b], r->limit, REPLAY_MAX_BYTES, &r->batch);
     if (n <= 0) {
         if (n < 0)
-            ip_log(IP_LOG_ERROR, "queue %s: cannot read: %s", Q.cfg->backends[b].name, dq_strerror(n));
+            ip_log(IP_LOG_ERROR, "queue %s: cannot read: %s", ip_backend_name(b), dq_strerror(n));
         return;
     }
     r->have_batch = 1;
@@ -356,12 +369,4 @@ void ip_replay_tick(size_t b, int healthy, ip_thread_t *t, uint64_t now_ms)
     if (!healthy || r->job != NULL || r->have_batch || now_ms < r->next_attempt_ms || dq_pending(Q.q[b]) == 0)
         return;
     ip_replay_start(b, t);
-}
-
-int ip_replay_idle(void)
-{
-    for (size_t i = 0; i < Q.n; i++)
-        if (Q.rp[i].job != NULL)
-            return 0;
-    return 1;
 }

@@ -1,5 +1,6 @@
 /*
  * queue — per-backend disk queues at run time and their replay (SPEC §6). See queue.c.
+ * Backends are named by their process-wide slot (backends.h), not by their index in a snapshot.
  */
 #ifndef IP_QUEUE_H
 #define IP_QUEUE_H
@@ -10,14 +11,19 @@
 #include "meta.h"
 #include "server.h"
 
-/* Opens (creating) <datadir>/<backend> for every backend and starts the fsync thread when the node's
- * fsync policy is everysec. Torn tails found on open are cut and logged. Returns 0 or -1 with @err. */
-int ip_queues_open(const cfg_t *cfg, char *err, size_t errcap);
+/* Takes the node's datadir and queue options (they apply until restart) and starts the fsync thread
+ * when the policy is everysec. Returns 0 or -1 with @err. Queues are opened per backend slot. */
+int ip_queues_init(const cfg_t *cfg, char *err, size_t errcap);
+
+/* Opens (creating) <datadir>/<name> for backend slot @s. Torn tails found are cut and logged. Called
+ * by ip_backends_attach() for a new slot. Returns 0 or -1 with @err. */
+int ip_queue_open_slot(size_t s, const char *name, char *err, size_t errcap);
 
 /* Stops the fsync thread, cancels replays in flight (call on loop 0's thread), syncs and closes. */
 void ip_queues_close(void);
 
-/* Loop 0, after a reload: replay with @cfg's backend settings from now on (same backends, same order). */
+/* Loop 0: replay with @cfg's backend settings from now on (at startup and after every reload). A slot
+ * whose backend left the configuration keeps its queue and is not replayed until the backend returns. */
 void ip_queues_set_cfg(cfg_t *cfg);
 
 /* Whether backend @b has records waiting: new writes for it must then go behind them. Any thread. */
@@ -44,8 +50,5 @@ void ip_replay_kick(size_t b);
 
 /* Loop 0: starts the next batch now if none is in flight. */
 void ip_replay_start(size_t b, ip_thread_t *t);
-
-/* Whether no replay request is in flight (for a clean shutdown). */
-int ip_replay_idle(void);
 
 #endif

@@ -8,10 +8,10 @@
  * configuration again once it is back, since a reload may have been published meanwhile). ip_reload()
  * builds the new snapshot with the same loader as startup and swaps the pointer under the config lock;
  * loop 0 notices the new generation on its next health tick and moves the health checker and the
- * replayer over. Per-backend state (health, queues, counters) is kept by position, and positions are
- * those of the backend names in order; so a reload may change every field and keymap but not the set
- * of backend names, which needs a restart and is refused with a message saying so. Node fields that
- * shape the process (listen address, threads, datadir, queue size, fsync) apply at the next restart.
+ * replayer over. Per-backend state (health, queue, counters) lives in process-wide slots found by name
+ * (backends.c): a backend kept keeps its connections, health and queue; a new one gets a slot and its
+ * queue opened; a removed one keeps its queue on disk until it returns. Node fields that shape the
+ * process (listen address, threads, datadir, queue size, fsync) apply at the next restart.
  */
 #include <errno.h>
 #include <hiredis/hiredis.h>
@@ -23,6 +23,7 @@
 #include "http_util.h"
 #include "influxql.h"
 #include "log.h"
+#include "backends.h"
 #include "reload.h"
 #include "server.h"
 
@@ -46,28 +47,11 @@ static void set_error(const char *msg)
     pthread_mutex_unlock(&ip_server.cfg_lock);
 }
 
-/* Why @next cannot replace @cur without a restart, or NULL. */
-static const char *incompatible(const cfg_t *cur, const cfg_t *next, char *buf, size_t cap)
-{
-    if (cur->nbackends != next->nbackends)
-        goto Changed;
-    for (size_t i = 0; i < cur->nbackends; i++)
-        if (strcmp(cur->backends[i].name, next->backends[i].name) != 0)
-            goto Changed;
-    return NULL;
-Changed:
-    snprintf(buf, cap,
-             "the set of backends changed (%zu backends before, %zu now): restart the node to apply it; the "
-             "keymaps and every other field can change without a restart",
-             cur->nbackends, next->nbackends);
-    return buf;
-}
-
 /* Node fields that take effect only at startup: said in the log when a reload changes them. */
 static void warn_restart_fields(const cfg_node_t *a, const cfg_node_t *b)
 {
-    static const char *const fields[] = {"listenaddr", "datadir",   "queuemaxmb", "fsync",
-                                         "threads",    "maxbodymb", "idletimeout"};
+    static const char *const fields[] = {"listenaddr", "datadir",   "queuemaxmb",  "fsync",
+                                         "threads",    "maxbodymb", "idletimeout", "httpscert"};
     for (const cfg_field_t *f = cfg_node_fields; f->name != NULL; f++) {
         int restart_only = 0;
         for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
@@ -112,15 +96,18 @@ int ip_reload(char *err, size_t errcap)
         goto Exit;
     }
     cur = ip_cfg_get();
-    const char *why = incompatible(cur, next, msg, sizeof(msg));
-    if (why == NULL) {
-        iql = iql_create(next->node.queryforbid, msg, sizeof(msg));
-        if (iql == NULL)
-            why = msg;
-    }
+    const char *why = NULL;
+    iql = iql_create(next->node.queryforbid, msg, sizeof(msg));
+    if (iql == NULL)
+        why = msg;
+    /* backends kept by name keep their state; new ones get a slot and their queue opened */
+    else if (ip_backends_attach(next, msg, sizeof(msg)) != 0)
+        why = msg;
     if (why != NULL) {
         snprintf(err, errcap, "%s", why);
         cfg_release(cur);
+        if (iql != NULL)
+            iql_free(iql);
         goto Exit;
     }
     warn_restart_fields(&cur->node, &next->node);

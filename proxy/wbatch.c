@@ -11,6 +11,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "backends.h"
 #include "http_util.h"
 #include "log.h"
 #include "metrics.h"
@@ -233,16 +234,17 @@ static void on_batch_done(up_job_t *job, void *cbdata)
 
     b->job = NULL;
     l->inflight--;
+    size_t slot = ip_slot(l->cfg, l->backend);
     if (job->res.klass == UP_OK || job->res.klass == UP_REFUSED)
-        ip_metrics_write_latency(l->backend, job->res.total_us);
+        ip_metrics_write_latency(slot, job->res.total_us);
     if (job->res.klass == UP_OK) {
-        ip_count(l->backend, writes_ok, 1);
-        ip_count(l->backend, lines_ok, b->nlines);
-        ip_count(l->backend, bytes_ok, b->bytes);
+        ip_count(slot, writes_ok, 1);
+        ip_count(slot, lines_ok, b->nlines);
+        ip_count(slot, bytes_ok, b->bytes);
     } else if (job->res.klass == UP_REFUSED) {
-        ip_count(l->backend, writes_refused, 1);
+        ip_count(slot, writes_refused, 1);
     } else {
-        ip_count(l->backend, writes_unreachable, 1);
+        ip_count(slot, writes_unreachable, 1);
     }
     for (h2o_linklist_t *n = b->waiters.next; n != &b->waiters; n = n->next)
         nwaiters++;

@@ -68,7 +68,12 @@ def test_proxy_follows_a_sentinel_failover(influxd, proxy, tmp_path):
         assert requests.post(p.url + "/write", params={"db": "s"}, data="m v=1 1", timeout=5).status_code == 204
         wait_until(lambda: client(p1).exists("p:l1:127.0.0.1:%d" % port), 5, what="registered on the master")
 
-        client(ps).execute_command("SENTINEL", "FAILOVER", "mym")
+        # the sentinel learns about the replica from the master's INFO (every 10 s at first): wait for it,
+        # then ask for the failover until the sentinel accepts it
+        wait_until(quietly(lambda: len(client(ps).execute_command("SENTINEL", "replicas", "mym")) > 0), 25,
+                   what="sentinel knows the replica")
+        wait_until(quietly(lambda: client(ps).execute_command("SENTINEL", "FAILOVER", "mym")), 15,
+                   what="failover accepted")
         wait_until(quietly(lambda: client(ps).execute_command("SENTINEL", "get-master-addr-by-name", "mym")[1] == str(p2)),
                    20, what="failover to the replica")
         wait_until(quietly(lambda: client(p2).info("replication")["role"] == "master"), 10, what="replica promoted")
