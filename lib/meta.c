@@ -60,11 +60,15 @@ static json_t *queue_json(const meta_queue_t *q)
 
 static json_t *counters_json(const meta_counters_t *c)
 {
-    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "writes_ok", (json_int_t)c->writes_ok, "lines_ok",
-                     (json_int_t)c->lines_ok, "bytes_ok", (json_int_t)c->bytes_ok, "writes_refused",
-                     (json_int_t)c->writes_refused, "writes_unreachable", (json_int_t)c->writes_unreachable,
-                     "lines_queued", (json_int_t)c->lines_queued, "records_replayed", (json_int_t)c->records_replayed,
-                     "queries_ok", (json_int_t)c->queries_ok, "queries_failed", (json_int_t)c->queries_failed);
+    json_t *o = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "lines_in", (json_int_t)c->lines_in, "bytes_in",
+                          (json_int_t)c->bytes_in, "writes_ok", (json_int_t)c->writes_ok, "lines_ok",
+                          (json_int_t)c->lines_ok, "bytes_ok", (json_int_t)c->bytes_ok, "writes_refused",
+                          (json_int_t)c->writes_refused, "writes_unreachable", (json_int_t)c->writes_unreachable);
+    json_object_set_new(o, "lines_queued", json_integer((json_int_t)c->lines_queued));
+    json_object_set_new(o, "records_replayed", json_integer((json_int_t)c->records_replayed));
+    json_object_set_new(o, "queries_ok", json_integer((json_int_t)c->queries_ok));
+    json_object_set_new(o, "queries_failed", json_integer((json_int_t)c->queries_failed));
+    return o;
 }
 
 static json_t *node_json(const cfg_t *cfg, const meta_rt_t *rt)

@@ -19,6 +19,7 @@ typedef struct st_meta_queue_t {
 
 /* Traffic counters of one backend since start (for /meta and /metrics). */
 typedef struct st_meta_counters_t {
+    uint64_t lines_in, bytes_in;            /* client lines routed to the backend (stored or queued) */
     uint64_t writes_ok, lines_ok, bytes_ok; /* upstream writes the backend stored */
     uint64_t writes_refused;                /* it answered 4xx/5xx */
     uint64_t writes_unreachable;            /* connection error or timeout */

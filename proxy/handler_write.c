@@ -298,9 +298,13 @@ void ip_handle_write(h2o_req_t *req)
         goto Exit;
     }
     w->targets = calloc(w->cfg->nbackends + 1, sizeof(*w->targets));
-    for (size_t i = 0; i < w->cfg->nbackends; i++)
-        if (w->rt.nlines[i] != 0)
-            w->targets[w->ntargets++].backend = i;
+    for (size_t i = 0; i < w->cfg->nbackends; i++) {
+        if (w->rt.nlines[i] == 0)
+            continue;
+        w->targets[w->ntargets++].backend = i;
+        ip_count(ip_slot(w->cfg, i), lines_in, w->rt.nlines[i]);
+        ip_count(ip_slot(w->cfg, i), bytes_in, w->rt.bodies[i].len);
+    }
     if (w->ntargets == 0) {
         if (w->rt.invalid != 0)
             send_parse_errors(w, 0);

@@ -244,6 +244,10 @@ static void render(ubuf_t *u, const cfg_t *cfg)
 
     family(u, "backend_up", "gauge", "1 when the backend's /ping answers 204 (health check).");
     PER_BACKEND(u, cfg, "backend_up", "", __atomic_load_n(&ip_server.healthy[ip_slot(cfg, b)], __ATOMIC_RELAXED));
+    family(u, "backend_points_in_total", "counter", "Client points routed to the backend (stored or queued).");
+    PER_BACKEND(u, cfg, "backend_points_in_total", "", load(&c[ip_slot(cfg, b)].lines_in));
+    family(u, "backend_bytes_in_total", "counter", "Line-protocol bytes routed to the backend.");
+    PER_BACKEND(u, cfg, "backend_bytes_in_total", "", load(&c[ip_slot(cfg, b)].bytes_in));
     family(u, "backend_writes_total", "counter", "Upstream writes by outcome.");
     PER_BACKEND(u, cfg, "backend_writes_total", ",result=\"ok\"", load(&c[ip_slot(cfg, b)].writes_ok));
     PER_BACKEND(u, cfg, "backend_writes_total", ",result=\"refused\"", load(&c[ip_slot(cfg, b)].writes_refused));

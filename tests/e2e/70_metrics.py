@@ -51,6 +51,8 @@ def test_metrics_follow_traffic_and_health(redis, influxd, proxy):
     assert value(after, "influxdb_proxy_http_requests_total", endpoint="other", status="404") >= 1
     for name in ("a", "b"):
         assert value(after, "influxdb_proxy_backend_points_written_total", backend=name) == 200
+        assert value(after, "influxdb_proxy_backend_points_in_total", backend=name) == 200
+        assert value(after, "influxdb_proxy_backend_bytes_in_total", backend=name) == 4 * len(body)
         assert value(after, "influxdb_proxy_backend_bytes_written_total", backend=name) == 4 * len(body)
         assert value(after, "influxdb_proxy_upstream_write_duration_seconds_count", backend=name) >= 1
         assert value(after, "influxdb_proxy_upstream_write_duration_seconds_bucket", backend=name, le="+Inf") == \
@@ -66,6 +68,7 @@ def test_metrics_follow_traffic_and_health(redis, influxd, proxy):
     assert value(down, "influxdb_proxy_queue_records", backend="b") == 1
     assert value(down, "influxdb_proxy_queue_bytes", backend="b") > len(body)
     assert value(down, "influxdb_proxy_backend_points_queued_total", backend="b") == 50
+    assert value(down, "influxdb_proxy_backend_points_in_total", backend="b") == 250
     assert value(down, "influxdb_proxy_queue_records", backend="a") == 0
 
     # back: replayed, the queue empties, the replay counter moves
