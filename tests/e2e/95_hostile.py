@@ -34,20 +34,48 @@ def hc(redis_mod, influxd_mod, proxy_mod, tmp_path_factory):
     c.a = influxd_mod(dbs=("h",))
     backends = {"A": {"url": c.a.url, "checkinterval": 300}}
     keymaps = {"_default_": ["A"]}
-    ports = [free_port(), free_port()]
+    ports = [free_port(), free_port(), free_port()]
     nodes = {
         "h1": {"maxbodymb": 1, "idletimeout": IDLE_TIMEOUT, "listenaddr": "127.0.0.1:%d" % ports[0],
                "datadir": str(tmp_path_factory.mktemp("data-h1"))},
         "h2": {"maxbodymb": 1, "idletimeout": 30, "listenaddr": "127.0.0.1:%d" % ports[1],
                "datadir": str(tmp_path_factory.mktemp("data-h2"))},
+        "h3": {"idletimeout": 30, "listenaddr": "127.0.0.1:%d" % ports[2],
+               "datadir": str(tmp_path_factory.mktemp("data-h3"))},
     }
     c.h1 = proxy_mod(redis_mod, backends, keymaps, node="h1", node_fields=nodes["h1"],
-                     other_nodes={"h2": nodes["h2"]})
+                     other_nodes={"h2": nodes["h2"], "h3": nodes["h3"]})
     c.h2 = proxy_mod(redis_mod, node="h2", write=False, listen_port=ports[1])
+    # h3 runs with a small fd limit (RLIMIT_NOFILE is inherited), started on first use
+    c.h3 = proxy_mod(redis_mod, node="h3", write=False, listen_port=ports[2], start=False)
     return c
 
 
+H3_FDS = 256
+
+
+@pytest.fixture(scope="module")
+def h3(hc):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (H3_FDS, hard))
+    try:
+        hc.h3.spawn()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    wait_until(lambda: ping_ok(hc.h3), 20, what="node h3")
+    assert fd_limit(hc.h3.pid) == H3_FDS
+    return hc.h3
+
+
 # ---- helpers -------------------------------------------------------------------------------------------
+
+
+def ping_ok(node):
+    assert node.alive(), node.exited_message()
+    try:
+        return requests.get(node.url + "/ping", timeout=1).status_code == 204
+    except requests.RequestException:
+        return False
 
 
 def probe_count(hc, tag):
@@ -515,3 +543,49 @@ def test_slow_loris_is_dropped_and_does_not_stall_others(hc):
     if len(closed_at) > 1 and closed_at[1]:
         assert closed_at[1].startswith(b"HTTP/1.1 4"), closed_at[1][:100]
     still_serving(hc, hc.h1)
+
+
+def cpu_seconds(pid):
+    f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def fill_fds(node, n):
+    """Opens @n idle connections to @node; returns the sockets (the caller closes them)."""
+    socks = []
+    for _ in range(n):
+        socks.append(socket.create_connection(("127.0.0.1", node.port), timeout=3))
+    wait_until(lambda: len(os.listdir("/proc/%d/fd" % node.pid)) >= H3_FDS - 1, 5, what="the daemon at its fd limit")
+    return socks
+
+
+def test_out_of_fds_daemon_lives_and_recovers(hc, h3):
+    socks = fill_fds(h3, H3_FDS + 100)
+    try:
+        time.sleep(1)
+        assert h3.alive(), h3.exited_message()
+    finally:
+        for s in socks:
+            s.close()
+    # the idle connections are gone: new clients are served again at once
+    wait_until(lambda: ping_ok(h3), 5, what="/ping after the idle connections closed")
+    still_serving(hc, h3)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "at its RLIMIT_NOFILE the daemon busy-loops on the failing accept (EMFILE): one core at 100% "
+    "(1.5-3 s CPU per 2 s measured with 256 fds all held by idle clients), and nothing in its log; "
+    "new clients wait in the listen backlog until an fd frees up"))
+def test_out_of_fds_daemon_does_not_spin(hc, h3):
+    socks = fill_fds(h3, H3_FDS + 100)
+    try:
+        time.sleep(0.5)
+        c0 = cpu_seconds(h3.pid)
+        time.sleep(2)
+        used = cpu_seconds(h3.pid) - c0
+        print("daemon at its fd limit (%d): %.2f s CPU in 2 s" % (H3_FDS, used))
+        assert used < 0.5, used
+    finally:
+        for s in socks:
+            s.close()
+        wait_until(lambda: ping_ok(h3), 5, what="/ping after the idle connections closed")
