@@ -246,6 +246,7 @@ def test_endless_chunked_body_is_cut_at_maxbodymb(hc):
         finally:
             answered.set()
         t.join(10)
+    print("endless chunked body: %s after %d bytes sent" % (ans and ans[0], sent[0]))
     assert ans is not None, "closed without an answer after %d bytes" % sent[0]
     assert ans[0] == 413, ans
     # the answer came while the client was still sending, long before the sender's own limit
