@@ -165,8 +165,7 @@ static void send_parse_errors(write_req_t *w, int partial)
     ubuf_append(&msg, w->rt.errors.base, w->rt.errors.len);
     if (partial)
         ubuf_append(&msg, " dropped=0", 10);
-    ubuf_append(&msg, "", 1);
-    hu_send_error(w->req, 400, msg.base);
+    hu_send_error_n(w->req, 400, msg.base != NULL ? msg.base : "", msg.len);
     ubuf_free(&msg);
 }
 

@@ -6,10 +6,10 @@
  */
 #include "http_util.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 #include "server.h"
+#include "util.h"
 
 void hu_add_influx_headers(h2o_req_t *req)
 {
@@ -66,28 +66,87 @@ void hu_send_json(h2o_req_t *req, int status, const char *json, size_t len)
     h2o_send_inline(req, json, len);
 }
 
-void hu_send_error(h2o_req_t *req, int status, const char *msg)
+/* Length of the valid UTF-8 sequence at @p (at most @n bytes), or 0 when it is not one. */
+static size_t utf8_len(const unsigned char *p, size_t n)
 {
-    json_t *o = json_pack("{s:s}", "error", msg);
-    char *body = json_dumps(o, JSON_COMPACT);
-    size_t len = strlen(body);
+    size_t len = p[0] < 0xc2 ? 0 : p[0] < 0xe0 ? 2 : p[0] < 0xf0 ? 3 : p[0] < 0xf5 ? 4 : 0;
+    if (len == 0 || len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) || (p[0] == 0xf0 && p[1] < 0x90) ||
+        (p[0] == 0xf4 && p[1] > 0x8f))
+        return 0; /* overlong, surrogate, or past U+10FFFF */
+    return len;
+}
+
+/* Appends @s as a JSON string the way Go's encoding/json writes it (InfluxDB's errors): <, >, & and
+ * U+2028/2029 escaped, control characters as \u00XX, invalid UTF-8 replaced by U+FFFD. */
+static void json_string_go(ubuf_t *u, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    ubuf_append(u, "\"", 1);
+    for (size_t i = 0; i < len;) {
+        unsigned char c = p[i];
+        if (c >= 0x80) {
+            size_t l = utf8_len(p + i, len - i);
+            if (l == 0) {
+                ubuf_append(u, "\\ufffd", 6);
+                i++;
+            } else if (l == 3 && p[i] == 0xe2 && p[i + 1] == 0x80 && (p[i + 2] == 0xa8 || p[i + 2] == 0xa9)) {
+                ubuf_append(u, p[i + 2] == 0xa8 ? "\\u2028" : "\\u2029", 6);
+                i += 3;
+            } else {
+                ubuf_append(u, p + i, l);
+                i += l;
+            }
+            continue;
+        }
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        if (c == '"' || c == '\\')
+            ubuf_append(u, (char[]){'\\', (char)c}, 2);
+        else if (c == '\n')
+            ubuf_append(u, "\\n", 2);
+        else if (c == '\r')
+            ubuf_append(u, "\\r", 2);
+        else if (c == '\t')
+            ubuf_append(u, "\\t", 2);
+        else if (c < 0x20 || c == '<' || c == '>' || c == '&')
+            ubuf_append(u, esc, 6);
+        else
+            ubuf_append(u, &c, 1);
+        i++;
+    }
+    ubuf_append(u, "\"", 1);
+}
+
+void hu_send_error_n(h2o_req_t *req, int status, const char *msg, size_t len)
+{
+    ubuf_t body;
+    ubuf_init(&body, SIZE_MAX);
+    ubuf_append(&body, "{\"error\":", 9);
+    json_string_go(&body, msg, len);
+    /* InfluxDB ends its JSON bodies with a newline. */
+    ubuf_append(&body, "}\n", 2);
 
     start(req, status);
-    /* Header values cannot carry line breaks; InfluxDB's multi-line parse errors are folded. */
-    char *hv = h2o_mem_alloc_pool(&req->pool, strlen(msg) + 1);
-    size_t i;
-    for (i = 0; msg[i] != '\0'; i++)
-        hv[i] = msg[i] == '\n' || msg[i] == '\r' ? ' ' : msg[i];
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-influxdb-error"), 0, "X-Influxdb-Error", hv, i);
+    /* A header value cannot carry line breaks or NULs: InfluxDB's multi-line parse errors are folded. */
+    char *hv = h2o_mem_alloc_pool(&req->pool, len + 1);
+    for (size_t i = 0; i < len; i++)
+        hv[i] = (unsigned char)msg[i] < 0x20 || msg[i] == 0x7f ? ' ' : msg[i];
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-influxdb-error"), 0, "X-Influxdb-Error", hv,
+                          len);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
-    /* InfluxDB ends its JSON bodies with a newline. */
-    char *b = h2o_mem_alloc_pool(&req->pool, len + 1);
-    memcpy(b, body, len);
-    b[len] = '\n';
-    free(body);
-    json_decref(o);
-    req->res.content_length = len + 1;
-    h2o_send_inline(req, b, len + 1);
+    req->res.content_length = body.len;
+    h2o_send_inline(req, body.base, body.len); /* copies */
+    ubuf_free(&body);
+}
+
+void hu_send_error(h2o_req_t *req, int status, const char *msg)
+{
+    hu_send_error_n(req, status, msg, strlen(msg));
 }
 
 void hu_send_empty(h2o_req_t *req, int status)

@@ -14,6 +14,10 @@ void hu_add_influx_headers(h2o_req_t *req);
  * X-Influxdb-Error: <msg>, as InfluxDB does. */
 void hu_send_error(h2o_req_t *req, int status, const char *msg);
 
+/* The same for a message of @len bytes that may hold any bytes (NULs, invalid UTF-8: parse errors quote
+ * the client's line): JSON-encoded as InfluxDB (Go) encodes it. */
+void hu_send_error_n(h2o_req_t *req, int status, const char *msg, size_t len);
+
 /* Sends @status with a JSON body (borrowed; copied into the request pool). */
 void hu_send_json(h2o_req_t *req, int status, const char *json, size_t len);
 

@@ -206,6 +206,15 @@ static int bind_listener(const char *addr, char *err, size_t errcap)
     return fd;
 }
 
+static void on_accept(h2o_socket_t *listener, const char *err);
+
+static void resume_accepting(h2o_timeout_entry_t *entry)
+{
+    ip_thread_t *t = H2O_STRUCT_FROM_MEMBER(ip_thread_t, accept_pause, entry);
+    if (t->listener != NULL)
+        h2o_socket_read_start(t->listener, on_accept);
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     ip_thread_t *t = listener->data;
@@ -213,8 +222,27 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 
     if (err != NULL)
         return;
-    while ((sock = h2o_evloop_socket_accept(listener)) != NULL)
+    for (;;) {
+        errno = 0;
+        sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            break;
         h2o_accept(&t->accept_ctx, sock);
+    }
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+        /* Out of descriptors (or memory): the pending connection stays in the backlog and the listener
+         * stays readable, so trying again at once would spin. Pause accepting for 100 ms. */
+        uint64_t now = ip_now_ms();
+        if (now - t->last_accept_warning_ms > 10000) {
+            ip_log(IP_LOG_WARN, "cannot accept connections: %s (open connections are served; retrying)",
+                   strerror(errno));
+            t->last_accept_warning_ms = now;
+        }
+        h2o_socket_read_stop(listener);
+        t->accept_pause.cb = resume_accepting;
+        if (!h2o_timeout_is_linked(&t->accept_pause))
+            h2o_timeout_link(t->loop, &t->ctx.hundred_ms_timeout, &t->accept_pause);
+    }
 }
 
 /* ---- dispatch ---- */
@@ -285,6 +313,8 @@ static void *run_loop(void *arg)
     ip_thread_t *t = arg;
     while (!ip_server.stopping)
         h2o_evloop_run(t->loop, 100);
+    if (h2o_timeout_is_linked(&t->accept_pause))
+        h2o_timeout_unlink(&t->accept_pause);
     h2o_socket_read_stop(t->listener);
     h2o_socket_close(t->listener);
     t->listener = NULL;
