@@ -132,10 +132,11 @@ void hu_send_error_n(h2o_req_t *req, int status, const char *msg, size_t len)
     ubuf_append(&body, "}\n", 2);
 
     start(req, status);
-    /* A header value cannot carry line breaks or NULs: InfluxDB's multi-line parse errors are folded. */
+    /* A header value cannot carry line breaks or NULs (a tab it can): InfluxDB's multi-line parse errors
+     * are folded. */
     char *hv = h2o_mem_alloc_pool(&req->pool, len + 1);
     for (size_t i = 0; i < len; i++)
-        hv[i] = (unsigned char)msg[i] < 0x20 || msg[i] == 0x7f ? ' ' : msg[i];
+        hv[i] = ((unsigned char)msg[i] < 0x20 && msg[i] != '\t') || msg[i] == 0x7f ? ' ' : msg[i];
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-influxdb-error"), 0, "X-Influxdb-Error", hv,
                           len);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
