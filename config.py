@@ -122,6 +122,7 @@ NODE_FIELDS = {
     "udpdb": ("str", 0, 0),
     "udprp": ("str", 0, 0),
     "udpprecision": ("precision", 0, 0),
+    "udpreadbuffer": ("int", 0, 1073741824),
     "httpscert": ("str", 0, 0),
     "queryforbid": ("str", 0, 0),
 }

@@ -60,6 +60,7 @@ const cfg_field_t cfg_node_fields[] = {
     {"udpdb", CFG_T_STR, N_(udpdb), NULL, 0, 0, 0},
     {"udprp", CFG_T_STR, N_(udprp), NULL, 0, 0, 0},
     {"udpprecision", CFG_T_PRECISION, N_(udpprecision), NULL, 0, 0, 0},
+    {"udpreadbuffer", CFG_T_U64, N_(udpreadbuffer), "0", 0, 1073741824, 0},
     {"httpscert", CFG_T_STR, N_(httpscert), NULL, 0, 0, 0},
     {"queryforbid", CFG_T_STR, N_(queryforbid), NULL, 0, 0, 0},
     {NULL, 0, 0, NULL, 0, 0, 0},

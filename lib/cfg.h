@@ -56,7 +56,7 @@ typedef struct st_cfg_node_t {
     char *name;
     char *listenaddr, *db, *zone, *nexts, *username, *password, *datadir;
     char *udpaddr, *udpdb, *udprp, *udpprecision, *httpscert, *queryforbid;
-    uint64_t interval, idletimeout, queuemaxmb, maxbodymb, threads;
+    uint64_t interval, idletimeout, queuemaxmb, maxbodymb, threads, udpreadbuffer;
     int writetracing, querytracing;
     cfg_fsync_t fsync;
     size_t nnexts;

@@ -28,6 +28,7 @@
 #include "queue.h"
 #include "registry.h"
 #include "tls.h"
+#include "udp.h"
 #include "reload.h"
 #include "server.h"
 #include "upstream.h"
@@ -361,7 +362,8 @@ static int start_threads(const cfg_t *cfg)
         ip_server.threads[i].listen_fd = fd;
     }
     init_thread(&ip_server.threads[0], ip_server.threads[0].listen_fd);
-    if (ip_health_start(&ip_server.threads[0], err, sizeof(err)) != 0) {
+    if (ip_health_start(&ip_server.threads[0], err, sizeof(err)) != 0 ||
+        ip_udp_start(&ip_server.threads[0], &cfg->node, err, sizeof(err)) != 0) {
         ip_log(IP_LOG_ERROR, "%s", err);
         return -1;
     }
@@ -450,6 +452,7 @@ int main(int argc, char **argv)
         pthread_join(ip_server.threads[i].tid, NULL);
     ip_reload_stop();
     ip_registry_stop();
+    ip_udp_stop();
     ip_health_stop();
     ip_queues_close();
     up_destroy(ip_server.up);

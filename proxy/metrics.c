@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "queue.h"
 #include "reload.h"
+#include "udp.h"
 #include "server.h"
 #include "util.h"
 
@@ -226,6 +227,14 @@ static void render(ubuf_t *u, const cfg_t *cfg)
     family(u, "config_reloads_total", "counter", "Configuration reloads, applied or refused.");
     put(u, "influxdb_proxy_config_reloads_total{result=\"ok\"} %llu\n", (unsigned long long)rok);
     put(u, "influxdb_proxy_config_reloads_total{result=\"refused\"} %llu\n", (unsigned long long)rfailed);
+    uint64_t ud, ul, ub, ur;
+    ip_udp_stats(&ud, &ul, &ub, &ur);
+    family(u, "udp_datagrams_total", "counter", "UDP datagrams received.");
+    put(u, "influxdb_proxy_udp_datagrams_total %llu\n", (unsigned long long)ud);
+    family(u, "udp_points_total", "counter", "UDP lines by outcome: routed, unparsable, refused by every backend.");
+    put(u, "influxdb_proxy_udp_points_total{result=\"routed\"} %llu\n", (unsigned long long)ul);
+    put(u, "influxdb_proxy_udp_points_total{result=\"unparsable\"} %llu\n", (unsigned long long)ub);
+    put(u, "influxdb_proxy_udp_points_total{result=\"refused\"} %llu\n", (unsigned long long)ur);
     family(u, "http_requests_total", "counter", "HTTP requests answered, by endpoint and status.");
     for (size_t e = 0; e < N_ENDPOINTS; e++)
         for (size_t s = 0; s < N_STATUSES; s++) {
