@@ -54,17 +54,6 @@ int ip_auth_required(h2o_req_t *req)
 
 /* ---- parsing, with Go's rules ---- */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* url.QueryUnescape: '+' is a space, '%' must start two hex digits. Writes at most @len bytes to
  * @out; returns the decoded length, or -1 for a malformed escape (Go then drops the whole pair). */
 static ssize_t query_unescape(const char *s, size_t len, char *out)
@@ -74,7 +63,7 @@ static ssize_t query_unescape(const char *s, size_t len, char *out)
         if (s[i] == '%') {
             if (i + 2 >= len)
                 return -1;
-            int hi = hexval((unsigned char)s[i + 1]), lo = hexval((unsigned char)s[i + 2]);
+            int hi = hu_hexval((unsigned char)s[i + 1]), lo = hu_hexval((unsigned char)s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -1;
             out[o++] = (char)(hi * 16 + lo);

@@ -170,7 +170,7 @@ h2o_iovec_t hu_path(h2o_req_t *req)
     return h2o_iovec_init(req->path.base, req->query_at == SIZE_MAX ? req->path.len : req->query_at);
 }
 
-static int hexval(int c)
+int hu_hexval(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -189,8 +189,8 @@ static h2o_iovec_t decode(h2o_mem_pool_t *pool, const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '+') {
             d[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < len && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            d[o++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+        } else if (s[i] == '%' && i + 2 < len && hu_hexval(s[i + 1]) >= 0 && hu_hexval(s[i + 2]) >= 0) {
+            d[o++] = (char)(hu_hexval(s[i + 1]) * 16 + hu_hexval(s[i + 2]));
             i += 2;
         } else {
             d[o++] = s[i];

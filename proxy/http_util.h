@@ -37,6 +37,9 @@ h2o_iovec_t hu_path(h2o_req_t *req);
 /* Percent-encodes @s for a query-string value (RFC 3986 unreserved kept), allocated in @pool. */
 h2o_iovec_t hu_url_encode(h2o_mem_pool_t *pool, const char *s, size_t len);
 
+/* The value of hex digit @c, or -1. */
+int hu_hexval(int c);
+
 /* The reason phrase for @status. */
 const char *hu_reason(int status);
 
