@@ -68,7 +68,9 @@ struct st_query_req_t {
     qjob_t *stream;     /* the backend answering, once its head went to the client */
     ubuf_t out_pending; /* arrived, not yet handed to h2o */
     ubuf_t out_sending; /* handed to h2o, which owns it until proceed */
-    int sending, stream_done, stream_ok;
+    int sending, stream_done, stream_ok, started;
+    int head_status; /* the backend's head, applied when the answer starts */
+    h2o_iovec_t head_type, head_encoding, head_error;
 };
 
 /* ---- small helpers ---- */
@@ -343,8 +345,42 @@ static int failover_worthy(const qjob_t *j)
 /* ---- streaming a whole-forwarded answer ---- */
 
 /* Hands what arrived to h2o (one send at a time: h2o owns the buffer until proceed). */
+static void on_stream_proceed(h2o_generator_t *gen, h2o_req_t *req);
+
+/* Small answers (most) are held until complete and sent in one piece with a Content-Length; an answer
+ * that grows past this starts streaming. */
+#define STREAM_START (256 * 1024)
+
+static void stream_start(query_req_t *q)
+{
+    h2o_req_t *req = q->req;
+    q->started = 1;
+    req->res.status = q->head_status;
+    req->res.reason = hu_reason(q->head_status);
+    hu_add_influx_headers(req);
+    if (q->head_type.base != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, q->head_type.base,
+                       q->head_type.len);
+    if (q->head_encoding.base != NULL)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_ENCODING, NULL, q->head_encoding.base,
+                       q->head_encoding.len);
+    if (q->head_error.base != NULL)
+        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-influxdb-error"), 0, "X-Influxdb-Error",
+                              q->head_error.base, q->head_error.len);
+    if (q->stream_done)
+        req->res.content_length = q->out_pending.len; /* all of it is here: no chunked encoding */
+    q->gen.proceed = on_stream_proceed;
+    q->gen.stop = NULL;
+    h2o_start_response(req, &q->gen);
+}
+
 static void stream_flush(query_req_t *q)
 {
+    if (!q->started) {
+        if (!q->stream_done && q->out_pending.len < STREAM_START)
+            return;
+        stream_start(q);
+    }
     if (q->sending || (q->out_pending.len == 0 && !q->stream_done))
         return;
     ubuf_t t = q->out_sending;
@@ -389,24 +425,14 @@ static void on_stream_head(up_job_t *job, void *cbdata)
         forward_next(q, m);
         return;
     }
-    req->res.status = job->res.status;
-    req->res.reason = hu_reason(job->res.status);
-    hu_add_influx_headers(req);
+    q->head_status = job->res.status;
     if (job->res.content_type != NULL)
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                       h2o_strdup(&req->pool, job->res.content_type, SIZE_MAX).base, strlen(job->res.content_type));
+        q->head_type = h2o_strdup(&req->pool, job->res.content_type, SIZE_MAX);
     if (job->res.content_encoding != NULL)
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_ENCODING, NULL,
-                       h2o_strdup(&req->pool, job->res.content_encoding, SIZE_MAX).base,
-                       strlen(job->res.content_encoding));
+        q->head_encoding = h2o_strdup(&req->pool, job->res.content_encoding, SIZE_MAX);
     if (job->res.influx_error != NULL)
-        h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-influxdb-error"), 0, "X-Influxdb-Error",
-                              h2o_strdup(&req->pool, job->res.influx_error, SIZE_MAX).base,
-                              strlen(job->res.influx_error));
-    q->gen.proceed = on_stream_proceed;
-    q->gen.stop = NULL;
+        q->head_error = h2o_strdup(&req->pool, job->res.influx_error, SIZE_MAX);
     q->stream = j;
-    h2o_start_response(req, &q->gen);
 }
 
 static void on_stream_chunk(up_job_t *job, void *cbdata, const char *data, size_t len)
@@ -421,6 +447,13 @@ static void on_stream_chunk(up_job_t *job, void *cbdata, const char *data, size_
 /* The streamed answer is complete (or broke off after its head went out). */
 static void stream_end(query_req_t *q, qjob_t *j)
 {
+    if (!q->started && failover_worthy(j)) {
+        /* it broke off before anything went to the client: another backend can still answer */
+        q->stream = NULL;
+        q->out_pending.len = 0;
+        forward_next(q, j->message);
+        return;
+    }
     q->stream_done = 1;
     q->stream_ok = j->klass == UP_OK || j->klass == UP_REFUSED;
     if (!q->stream_ok)
