@@ -61,7 +61,7 @@ ip_thread_t *ip_thread_of(h2o_req_t *req)
 static void usage(FILE *out)
 {
     fprintf(out, "usage: influxdb-proxy [-redis HOST:PORT | -sentinel HOST:PORT[,...] -master NAME] [-redis-pwd PWD]\n"
-                 "                      [-redis-db N] [-node NAME]\n"
+                 "                      [-redis-db N] [-node NAME] [-max-connections N]\n"
                  "                      [-log-level debug|info|warn|error] [-access-log FILE] [-version] [-help]\n"
                  "\n"
                  "A high-availability, sharding HTTP front for InfluxDB 1.x. The cluster configuration is read\n"
@@ -75,6 +75,8 @@ static void usage(FILE *out)
                  "  -node NAME         this node's name: its settings are n:NAME over default_node (default l1)\n"
                  "  -log-level LEVEL   debug, info, warn or error (default info)\n"
                  "  -access-log FILE   one line per answered request (\"-\" = stderr); no query strings\n"
+                 "  -max-connections N client connections open at once, all threads (default 0: no limit but\n"
+                 "                     the process's file descriptors); further ones are closed at once\n"
                  "  -version           print the version and exit\n"
                  "  -help              print this help and exit\n");
 }
@@ -91,6 +93,7 @@ static int parse_args(int argc, char **argv)
         {"sentinel", required_argument, NULL, 's'},
         {"master", required_argument, NULL, 'm'},
         {"access-log", required_argument, NULL, 'a'},
+        {"max-connections", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -137,6 +140,13 @@ static int parse_args(int argc, char **argv)
             break;
         case 'a':
             access_log = optarg;
+            break;
+        case 'c':
+            ip_server.max_connections = strtol(optarg, &end, 10);
+            if (*optarg == '\0' || *end != '\0' || ip_server.max_connections < 0) {
+                fprintf(stderr, "influxdb-proxy: -max-connections: not a number of connections: \"%s\"\n", optarg);
+                return 1;
+            }
             break;
         case 'v':
             printf("influxdb-proxy %s\n", IP_VERSION);
@@ -216,6 +226,12 @@ static void resume_accepting(h2o_timeout_entry_t *entry)
         h2o_socket_read_start(t->listener, on_accept);
 }
 
+static void on_connection_closed(void *data)
+{
+    (void)data;
+    __atomic_sub_fetch(&ip_server.connections, 1, __ATOMIC_RELAXED);
+}
+
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     ip_thread_t *t = listener->data;
@@ -228,6 +244,20 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         sock = h2o_evloop_socket_accept(listener);
         if (sock == NULL)
             break;
+        long open = __atomic_add_fetch(&ip_server.connections, 1, __ATOMIC_RELAXED);
+        sock->on_close.cb = on_connection_closed;
+        sock->on_close.data = NULL;
+        if (ip_server.max_connections != 0 && open > ip_server.max_connections) {
+            /* over the limit: closed at once, so the clients already in keep their resources */
+            uint64_t now = ip_now_ms();
+            if (now - t->last_accept_warning_ms > 10000) {
+                ip_log(IP_LOG_WARN, "connection refused: %ld connections open (-max-connections %ld)", open - 1,
+                       ip_server.max_connections);
+                t->last_accept_warning_ms = now;
+            }
+            h2o_socket_close(sock);
+            continue;
+        }
         h2o_accept(&t->accept_ctx, sock);
     }
     if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {

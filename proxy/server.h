@@ -59,6 +59,8 @@ typedef struct st_ip_server_t {
     pthread_barrier_t started; /* every loop thread has created its loop */
     size_t nthreads;
     volatile sig_atomic_t stopping;
+    long max_connections; /* -max-connections, 0 = no limit */
+    long connections;     /* client connections open now (atomic) */
 } ip_server_t;
 
 extern ip_server_t ip_server;

@@ -578,3 +578,38 @@ def test_out_of_fds_daemon_does_not_spin(hc, h3):
         for s in socks:
             s.close()
         wait_until(lambda: ping_ok(h3), 5, what="/ping after the idle connections closed")
+
+
+def test_max_connections_refuses_the_extra_ones_and_recovers(redis, influxd, proxy):
+    """-max-connections N: at most N client connections at once; one more is closed at once, and
+    connections are counted down when they close, so new clients are served again."""
+    a = influxd()
+    a.create_db("mc")
+    p = proxy(redis, {"a": {"url": a.url}}, {"_default_": ["a"]}, node_fields={"threads": 2},
+              args=["-max-connections", "5"])
+    held = []
+    try:
+        for _ in range(5):
+            s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+            held.append(s)
+        time.sleep(0.3)
+        extra = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+        extra.settimeout(5)
+        extra.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            got = extra.recv(100)
+        except ConnectionResetError:
+            got = b""
+        assert got == b"", got  # closed without an answer
+        extra.close()
+        # one of the held connections still works
+        held[0].sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert held[0].recv(100).startswith(b"HTTP/1.1 204")
+    finally:
+        for s in held:
+            s.close()
+    # all closed: counted down, new clients are served
+    wait_until(lambda: requests.get(p.url + "/ping", timeout=2).status_code == 204, 5, what="served again")
+    r = requests.post(p.url + "/write", params={"db": "mc"}, data="m v=1 1", timeout=5)
+    assert r.status_code == 204
+    assert "connection refused: 5 connections open" in p.stderr()
