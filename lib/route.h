@@ -20,12 +20,12 @@
 
 typedef struct st_rt_write_t {
     size_t nbackends;
-    ubuf_t *bodies;  /* per backend of the snapshot: its lines, each ending with '\n' */
-    size_t *nlines;  /* per backend */
-    size_t valid;    /* lines routed to at least one backend */
-    size_t invalid;  /* lines refused: unparsable or without a backend set */
+    ubuf_t *bodies; /* per backend of the snapshot: its lines, each ending with '\n' */
+    size_t *nlines; /* per backend */
+    size_t valid;   /* lines routed to at least one backend */
+    size_t invalid; /* lines refused: unparsable or without a backend set */
     size_t unroutable;
-    ubuf_t errors;   /* "unable to parse '<line>': <reason>" messages joined by '\n' (capped) */
+    ubuf_t errors; /* "unable to parse '<line>': <reason>" messages joined by '\n' (capped) */
 } rt_write_t;
 
 /* Prepares @w for a snapshot with @nbackends backends; every per-backend body is capped at @body_cap
