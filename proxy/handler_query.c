@@ -111,17 +111,9 @@ static int truthy(h2o_iovec_t v)
     return v.len != 0 && (h2o_memis(v.base, v.len, H2O_STRLIT("true")) || h2o_memis(v.base, v.len, H2O_STRLIT("1")));
 }
 
-/* Appends name=value (encoded) to a form body or to a URL that already ends in '?' or a parameter. */
 static void form_add(ubuf_t *u, const char *name, h2o_iovec_t v, h2o_mem_pool_t *pool)
 {
-    if (v.len == 0)
-        return;
-    h2o_iovec_t e = hu_url_encode(pool, v.base, v.len);
-    if (u->len != 0 && u->base[u->len - 1] != '?')
-        ubuf_append(u, "&", 1);
-    ubuf_append(u, name, strlen(name));
-    ubuf_append(u, "=", 1);
-    ubuf_append(u, e.base, e.len);
+    hu_form_add(u, name, v.base, v.len, pool);
 }
 
 static h2o_iovec_t header_value(h2o_req_t *req, const h2o_token_t *token)

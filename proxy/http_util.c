@@ -238,3 +238,15 @@ h2o_iovec_t hu_url_encode(h2o_mem_pool_t *pool, const char *s, size_t len)
     d[o] = '\0';
     return h2o_iovec_init(d, o);
 }
+
+void hu_form_add(ubuf_t *u, const char *name, const char *value, size_t len, h2o_mem_pool_t *pool)
+{
+    if (len == 0)
+        return;
+    h2o_iovec_t e = hu_url_encode(pool, value, len);
+    if (u->len != 0 && u->base[u->len - 1] != '?')
+        ubuf_append(u, "&", 1);
+    ubuf_append(u, name, strlen(name));
+    ubuf_append(u, "=", 1);
+    ubuf_append(u, e.base, e.len);
+}

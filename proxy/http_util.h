@@ -6,6 +6,7 @@
 
 #include <h2o.h>
 #include <stddef.h>
+#include "util.h"
 
 /* Adds X-Influxdb-Version / X-Influxdb-Build (and a Request-Id) to the response. Call once per response. */
 void hu_add_influx_headers(h2o_req_t *req);
@@ -36,6 +37,11 @@ h2o_iovec_t hu_path(h2o_req_t *req);
 
 /* Percent-encodes @s for a query-string value (RFC 3986 unreserved kept), allocated in @pool. */
 h2o_iovec_t hu_url_encode(h2o_mem_pool_t *pool, const char *s, size_t len);
+
+/* Appends name=value (value percent-encoded) to a query string or form body in @u: after '?' as is,
+ * otherwise after '&'. An empty value adds nothing (InfluxDB reads an absent and an empty parameter
+ * alike). */
+void hu_form_add(ubuf_t *u, const char *name, const char *value, size_t len, h2o_mem_pool_t *pool);
 
 /* The value of hex digit @c, or -1. */
 int hu_hexval(int c);

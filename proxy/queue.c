@@ -38,7 +38,7 @@ typedef struct st_replay_t {
     uint64_t next_attempt_ms;
     size_t limit; /* records per batch: REPLAY_MAX_RECORDS, or 1 while isolating a refused record */
     int failing;  /* a "replay failing" line was logged; say when it recovers */
-    uint64_t replayed_records, replayed_batches;
+    uint64_t replayed_records;
 } replay_t;
 
 static struct {
@@ -241,7 +241,6 @@ static void on_replayed(up_job_t *job, void *cbdata)
             ip_log(IP_LOG_ERROR, "queue %s: cannot record replay progress: %s", name, dq_strerror(ret));
         r->replayed_records += r->batch.n;
         ip_count(b, records_replayed, r->batch.n);
-        r->replayed_batches++;
         if (r->failing)
             ip_log(IP_LOG_INFO, "replay to %s resumed", name);
         r->failing = 0;
@@ -280,17 +279,6 @@ static int same_group(const dq_record_t *a, const dq_record_t *b)
            memcmp(a->precision.base, b->precision.base, a->precision.len) == 0;
 }
 
-static void add_param(ubuf_t *u, const char *name, dq_slice_t v, h2o_mem_pool_t *pool)
-{
-    if (v.len == 0)
-        return;
-    h2o_iovec_t e = hu_url_encode(pool, v.base, v.len);
-    ubuf_append(u, "&", 1);
-    ubuf_append(u, name, strlen(name));
-    ubuf_append(u, "=", 1);
-    ubuf_append(u, e.base, e.len);
-}
-
 /* Sends records [next_rec, group_end) of the batch as one request. */
 static void replay_next_group(size_t b, ip_thread_t *t)
 {
@@ -312,16 +300,16 @@ static void replay_next_group(size_t b, ip_thread_t *t)
     dq_slice_t db = *be->db != '\0' ? (dq_slice_t){be->db, strlen(be->db)} : first->db;
     if (first->type == DQ_REC_STMT) {
         ubuf_append(&url, "/query?", 7);
-        add_param(&url, "db", db, &pool);
+        hu_form_add(&url, "db", db.base, db.len, &pool);
         h2o_iovec_t q = hu_url_encode(&pool, first->body.base, first->body.len);
         ubuf_append(&body, "q=", 2);
         ubuf_append(&body, q.base, q.len);
         r->group_end = r->next_rec + 1;
     } else {
         ubuf_append(&url, "/write?", 7);
-        add_param(&url, "db", db, &pool);
-        add_param(&url, "rp", first->rp, &pool);
-        add_param(&url, "precision", first->precision, &pool);
+        hu_form_add(&url, "db", db.base, db.len, &pool);
+        hu_form_add(&url, "rp", first->rp.base, first->rp.len, &pool);
+        hu_form_add(&url, "precision", first->precision.base, first->precision.len, &pool);
         size_t i = r->next_rec;
         for (; i < r->batch.n && same_group(first, &r->batch.recs[i]); i++)
             ubuf_append(&body, r->batch.recs[i].body.base, r->batch.recs[i].body.len);

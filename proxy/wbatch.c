@@ -74,17 +74,6 @@ static char *dup_iov(h2o_iovec_t v)
     return s;
 }
 
-static void append_param(ubuf_t *u, const char *name, const char *v, h2o_mem_pool_t *pool)
-{
-    if (*v == '\0')
-        return;
-    h2o_iovec_t e = hu_url_encode(pool, v, strlen(v));
-    ubuf_append(u, "&", 1);
-    ubuf_append(u, name, strlen(name));
-    ubuf_append(u, "=", 1);
-    ubuf_append(u, e.base, e.len);
-}
-
 static wb_lane_t *lane_get(ip_thread_t *t, const cfg_t *cfg, size_t b, h2o_iovec_t db, h2o_iovec_t rp,
                            const char *precision, h2o_iovec_t consistency)
 {
@@ -114,10 +103,10 @@ static wb_lane_t *lane_get(ip_thread_t *t, const cfg_t *cfg, size_t b, h2o_iovec
     ubuf_init(&url, 8192);
     ubuf_append(&url, be->url, strlen(be->url));
     ubuf_append(&url, "/write?", 7);
-    append_param(&url, "db", l->db, &pool);
-    append_param(&url, "rp", l->rp, &pool);
-    append_param(&url, "precision", l->precision, &pool);
-    append_param(&url, "consistency", l->consistency, &pool);
+    hu_form_add(&url, "db", l->db, strlen(l->db), &pool);
+    hu_form_add(&url, "rp", l->rp, strlen(l->rp), &pool);
+    hu_form_add(&url, "precision", l->precision, strlen(l->precision), &pool);
+    hu_form_add(&url, "consistency", l->consistency, strlen(l->consistency), &pool);
     ubuf_append(&url, "", 1);
     l->url = strdup(url.base);
     ubuf_free(&url);
