@@ -157,7 +157,8 @@ static int parse_int64(const char *s, size_t n, int64_t *out)
         if (!is_digit(s[i]))
             return -1;
         d = (unsigned)(s[i] - '0');
-        if (v > (lim - d) / 10)
+        /* up to 18 digits cannot overflow: no check (timestamps have 19, so this stays cheap) */
+        if (v >= 100000000000000000ull && (v > (lim - d) / 10))
             return -2;
         v = v * 10 + d;
     }

@@ -1,5 +1,14 @@
 /*
- * upstream — libcurl multi on one worker thread; results go back to the submitting h2o loop.
+ * upstream — libcurl multi on one worker thread, or on an h2o loop; results go back to the submitting loop.
+ *
+ * LOOP MODE (up_create_on_loop): the worker's loop body below runs in on_kick(), a 0 ms timeout of the
+ * loop linked by wake() wherever the worker would be woken; curl is driven by curl_multi_socket_action()
+ * from socket events (CURLMOPT_SOCKETFUNCTION), a timerfd and on_kick() (CURLMOPT_TIMERFUNCTION); what the
+ * worker would post to the receiver is appended to up->ready and delivered at the end of on_kick(), so no
+ * callback of the user ever runs inside a curl call. Connection sockets are opened and closed through curl's
+ * socket callbacks, which lets their h2o wrapper live as long as the connection (curl stops watching an
+ * idle kept-alive connection, and watches it again when it is reused: no dup/close/epoll churn per
+ * request); other sockets curl watches (the resolver's) are watched through a dup() of the descriptor.
  *
  * DESIGN
  * Three parties touch a job, each at a clearly separated time:
@@ -38,12 +47,17 @@
  * transfer touches only the job, which lives until its completion message is processed.
  */
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <curl/curl.h>
 #include <zlib.h>
 #include "upstream.h"
@@ -62,6 +76,7 @@ typedef struct st_chunk_t {
 #define BODY_INITIAL_CAP 16384
 #define DEFAULT_MAX_HOST_CONNECTIONS 16
 #define POLL_MS 1000
+#define MAX_SPARE_EASY 64
 /* Keeps the body-capacity arithmetic (cap + 1 for the NUL, doubling) clear of overflow. */
 #define MAX_RESPONSE_LIMIT (SIZE_MAX / 4)
 
@@ -81,7 +96,58 @@ struct st_up_t {
     long connect_timeout_ms;
     long max_idle_age_s;
     char *user_agent;
+    /* Loop mode (up_create_on_loop): curl is driven by this loop's events, there is no worker thread, and
+     * what the worker would post to a receiver is appended to `ready` and delivered by on_kick(). */
+    h2o_loop_t *loop;
+    h2o_timeout_t zero;       /* 0 ms: on_kick() runs at the end of the current loop iteration */
+    h2o_timeout_entry_t kick; /* linked by wake() */
+    bool timer_due;           /* curl asked for a 0 ms timeout: on_kick() calls it */
+    int timer_fd;             /* curl's other timeouts */
+    h2o_socket_t *timer_sock; /* wraps timer_fd */
+    h2o_linklist_t ready;     /* struct st_up_msg_t._super.link, in posting order */
+    h2o_linklist_t dead;      /* up_sock_t whose socket curl removed: freed by on_kick() */
+    /* Connection sockets, indexed by descriptor: opened and closed through our callbacks, so their h2o wrapper
+     * (on the descriptor itself) can outlive curl's CURL_POLL_REMOVE while the connection idles in curl's cache. */
+    struct st_up_sock_t **owned;
+    size_t owned_cap;
+    /* easy handles of finished transfers, reset and kept for the next ones (worker-only, or loop-only) */
+    CURL *spare[MAX_SPARE_EASY];
+    size_t nspare;
 };
+
+/* Loop mode: one socket curl watches. The h2o socket wraps a dup() of curl's descriptor, since closing an h2o socket
+ * closes its descriptor and curl closes its own. */
+typedef struct st_up_sock_t {
+    up_t *up;
+    h2o_socket_t *sock;
+    curl_socket_t fd; /* curl's descriptor, the one curl_multi_socket_action() is told about */
+    int what;         /* CURL_POLL_* last asked for */
+    bool write_armed; /* h2o_socket_notify_write() is pending (it is one-shot) */
+    bool owned;       /* a connection socket: sock wraps fd itself and lives until curl closes it */
+    h2o_linklist_t _dead;
+} up_sock_t;
+
+/* Has the worker (thread mode) or the loop (loop mode) look at pending, cancelled and resumable jobs. */
+static void wake(up_t *up)
+{
+    if (up->loop == NULL)
+        curl_multi_wakeup(up->multi);
+    else if (!h2o_timeout_is_linked(&up->kick))
+        h2o_timeout_link(up->loop, &up->zero, &up->kick);
+}
+
+/* Hands a message of @job to its receiver: through h2o's thread queue, or (loop mode) to on_kick(). */
+static void post(up_job_t *job, struct st_up_msg_t *m)
+{
+    up_t *up = job->_up;
+
+    if (up->loop == NULL) {
+        h2o_multithread_send_message(job->_receiver, &m->_super);
+        return;
+    }
+    h2o_linklist_insert(&up->ready, &m->_super.link);
+    wake(up);
+}
 
 /* ---- jobs ---------------------------------------------------------------------------------- */
 
@@ -215,9 +281,11 @@ up_job_t *up_job_new(const up_req_t *req, char *err, size_t errlen)
     if (check_req(req, err, errlen) != 0)
         return NULL;
     tail = tail_size(req, &zs);
-    job = calloc(1, sizeof(*job) + tail);
+    /* only the struct needs zeroing: the tail is written by copy_tail() */
+    job = malloc(sizeof(*job) + tail);
     if (job == NULL)
         abort();
+    memset(job, 0, sizeof(*job));
     job->cb = req->cb;
     job->cbdata = req->cbdata;
     job->_receiver = req->receiver;
@@ -296,7 +364,7 @@ void up_submit(up_t *up, up_job_t *job)
     atomic_store(&job->_state, JOB_PENDING);
     h2o_linklist_insert(&up->pending, &job->_pending);
     pthread_mutex_unlock(&up->mutex);
-    curl_multi_wakeup(up->multi);
+    wake(up);
 }
 
 void up_cancel(up_job_t *job)
@@ -327,7 +395,7 @@ void up_cancel(up_job_t *job)
     if (state == JOB_ACTIVE) {
         atomic_store(&job->_abort, 1);
         atomic_fetch_add(&up->aborts, 1);
-        curl_multi_wakeup(up->multi);
+        wake(up);
     }
 }
 
@@ -339,7 +407,7 @@ void up_stream_ack(up_job_t *job, size_t nbytes)
     /* Read _paused only after the subtraction: see must_pause(). */
     if (atomic_load(&job->_paused) && before - nbytes <= job->_up->stream_window / 2) {
         atomic_fetch_add(&job->_up->resumes, 1);
-        curl_multi_wakeup(job->_up->multi);
+        wake(job->_up);
     }
 }
 
@@ -466,7 +534,7 @@ static size_t on_stream_body(char *data, size_t size, size_t nmemb, void *arg)
     memcpy(c->data, data, n);
     job->_streamed += n;
     atomic_fetch_add(&job->_unacked, n);
-    h2o_multithread_send_message(job->_receiver, &c->msg._super);
+    post(job, &c->msg);
     return n;
 }
 
@@ -480,7 +548,7 @@ static void post_head(up_job_t *job)
         return;
     job->res.status = (int)status;
     job->_head_sent = true;
-    h2o_multithread_send_message(job->_receiver, &job->_head_msg._super);
+    post(job, &job->_head_msg);
 }
 
 static void clear_headers(up_job_t *job)
@@ -635,6 +703,9 @@ Error:
     return rc;
 }
 
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr);
+static int on_close_socket(void *clientp, curl_socket_t fd);
+
 static CURLcode set_options(up_t *up, CURL *e, up_job_t *job)
 {
     CURLcode rc = CURLE_OK;
@@ -650,6 +721,12 @@ static CURLcode set_options(up_t *up, CURL *e, up_job_t *job)
     SET(CURLOPT_WRITEDATA, job);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, job);
+    if (up->loop != NULL) {
+        SET(CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+        SET(CURLOPT_OPENSOCKETDATA, up);
+        SET(CURLOPT_CLOSESOCKETFUNCTION, on_close_socket);
+        SET(CURLOPT_CLOSESOCKETDATA, up);
+    }
     SET(CURLOPT_USERAGENT, up->user_agent);
     SET(CURLOPT_TIMEOUT_MS, (long)job->_req.timeout_ms);
     SET(CURLOPT_CONNECTTIMEOUT_MS, connect_timeout(up, job));
@@ -713,7 +790,12 @@ static void finish_job(up_t *up, up_job_t *job, CURLcode cc, const char *cancel_
             job->res.status = (int)status;
         job->res.total_us = (uint64_t)total;
         curl_multi_remove_handle(up->multi, e);
-        curl_easy_cleanup(e);
+        if (up->nspare < MAX_SPARE_EASY) { /* reused by the next start_job(): no init/cleanup per transfer */
+            curl_easy_reset(e);
+            up->spare[up->nspare++] = e;
+        } else {
+            curl_easy_cleanup(e);
+        }
         job->_easy = NULL;
     }
     curl_slist_free_all(job->_slist);
@@ -731,12 +813,12 @@ static void finish_job(up_t *up, up_job_t *job, CURLcode cc, const char *cancel_
     atomic_store(&job->_paused, 0);
     job->_curl_paused = false;
     atomic_store(&job->_state, JOB_DONE);
-    h2o_multithread_send_message(job->_receiver, &job->_msg._super);
+    post(job, &job->_msg);
 }
 
 static void start_job(up_t *up, up_job_t *job)
 {
-    CURL *e = curl_easy_init();
+    CURL *e = up->nspare != 0 ? up->spare[--up->nspare] : curl_easy_init();
     CURLcode rc;
     CURLMcode mrc;
 
@@ -871,9 +953,250 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* ---- loop mode: curl driven by the h2o loop ------------------------------------------------- */
+
+/* Lets curl act on @fd (or on its timeouts), then takes the transfers that ended. */
+static void drive(up_t *up, curl_socket_t fd, int ev)
+{
+    int running;
+
+    curl_multi_socket_action(up->multi, fd, ev, &running);
+    reap_done(up);
+}
+
+static void on_sock_readable(h2o_socket_t *sock, const char *err)
+{
+    up_sock_t *us = sock->data;
+
+    drive(us->up, us->fd, CURL_CSELECT_IN | (err != NULL ? CURL_CSELECT_ERR : 0));
+}
+
+static void on_sock_writable(h2o_socket_t *sock, const char *err)
+{
+    up_sock_t *us = sock->data;
+
+    us->write_armed = false;
+    if (us->what == 0)
+        return; /* armed before curl stopped watching the socket */
+    drive(us->up, us->fd, CURL_CSELECT_OUT | (err != NULL ? CURL_CSELECT_ERR : 0));
+    /* The notification is one-shot: ask again while curl still wants to write (unless it removed the socket). */
+    if (us->sock != NULL && (us->what & CURL_POLL_OUT) != 0 && !us->write_armed) {
+        us->write_armed = true;
+        h2o_socket_notify_write(us->sock, on_sock_writable);
+    }
+}
+
+/* The owned-socket slot of @fd, growing the table; NULL for a descriptor out of any sane range. */
+static up_sock_t **owned_slot(up_t *up, curl_socket_t fd, bool grow)
+{
+    if (fd < 0)
+        return NULL;
+    if ((size_t)fd >= up->owned_cap) {
+        size_t cap = up->owned_cap != 0 ? up->owned_cap : 64;
+        if (!grow || fd > 1 << 24)
+            return NULL;
+        while (cap <= (size_t)fd)
+            cap *= 2;
+        up_sock_t **t = realloc(up->owned, cap * sizeof(*t));
+        if (t == NULL)
+            abort();
+        memset(t + up->owned_cap, 0, (cap - up->owned_cap) * sizeof(*t));
+        up->owned = t;
+        up->owned_cap = cap;
+    }
+    return &up->owned[fd];
+}
+
+static up_sock_t *sock_new(up_t *up, curl_socket_t fd, int wrapfd, bool owned)
+{
+    up_sock_t *us = calloc(1, sizeof(*us));
+
+    if (us == NULL)
+        abort();
+    us->up = up;
+    us->fd = fd;
+    us->owned = owned;
+    us->sock = h2o_evloop_socket_create(up->loop, wrapfd, H2O_SOCKET_FLAG_DONT_READ);
+    us->sock->data = us;
+    return us;
+}
+
+/* Closes the h2o socket (and the descriptor it wraps); the struct is freed by on_kick(), since a callback of this
+ * socket may be on the stack. */
+static void sock_retire(up_sock_t *us)
+{
+    up_t *up = us->up;
+
+    h2o_socket_close(us->sock);
+    us->sock = NULL;
+    h2o_linklist_insert(&up->dead, &us->_dead);
+    wake(up);
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: connection sockets are made here so that we know them when curl closes them. */
+static curl_socket_t on_open_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    up_t *up = clientp;
+    up_sock_t **slot;
+    int fd;
+
+    (void)purpose;
+    fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+    if (fd < 0)
+        return CURL_SOCKET_BAD;
+    slot = owned_slot(up, fd, true);
+    if (slot != NULL && *slot != NULL) { /* a descriptor closed behind our back (cannot happen): forget it */
+        (*slot)->owned = false;
+        *slot = NULL;
+    }
+    if (slot != NULL)
+        *slot = sock_new(up, fd, fd, true);
+    return fd;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION */
+static int on_close_socket(void *clientp, curl_socket_t fd)
+{
+    up_t *up = clientp;
+    up_sock_t **slot = owned_slot(up, fd, false);
+
+    if (slot != NULL && *slot != NULL) {
+        up_sock_t *us = *slot;
+        *slot = NULL;
+        sock_retire(us); /* closes fd */
+        return 0;
+    }
+    return close(fd);
+}
+
+/* CURLMOPT_SOCKETFUNCTION. Never calls into curl: it only changes what the loop watches. */
+static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    up_t *up = userp;
+    up_sock_t *us = socketp;
+
+    (void)easy;
+    if (us == NULL) {
+        up_sock_t **slot = owned_slot(up, fd, false);
+        if (slot != NULL)
+            us = *slot;
+    }
+    if (what == CURL_POLL_REMOVE) {
+        if (us == NULL)
+            return 0;
+        if (us->owned) { /* idle in curl's cache, or about to be closed: stop watching, keep the wrapper */
+            us->what = 0;
+            if (h2o_socket_is_reading(us->sock))
+                h2o_socket_read_stop(us->sock);
+        } else {
+            sock_retire(us); /* closes the dup */
+        }
+        return 0;
+    }
+    if (us == NULL) { /* not a connection (e.g. the resolver's): watch a dup, as curl closes it without us */
+        int dupfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (dupfd < 0)
+            return -1; /* out of descriptors: curl fails the transfers of this multi handle */
+        us = sock_new(up, fd, dupfd, false);
+    }
+    curl_multi_assign(up->multi, fd, us);
+    us->what = what;
+    if ((what & CURL_POLL_IN) != 0) {
+        if (!h2o_socket_is_reading(us->sock))
+            h2o_socket_read_start(us->sock, on_sock_readable);
+    } else if (h2o_socket_is_reading(us->sock)) {
+        h2o_socket_read_stop(us->sock);
+    }
+    if ((what & CURL_POLL_OUT) != 0 && !us->write_armed) {
+        us->write_armed = true;
+        h2o_socket_notify_write(us->sock, on_sock_writable);
+    }
+    return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION. Never calls into curl: a 0 ms timeout is served by on_kick(), others by the timerfd. */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    up_t *up = userp;
+    struct itimerspec its;
+
+    (void)multi;
+    memset(&its, 0, sizeof(its));
+    up->timer_due = timeout_ms == 0;
+    if (timeout_ms > 0) {
+        its.it_value.tv_sec = timeout_ms / 1000;
+        its.it_value.tv_nsec = (timeout_ms % 1000) * 1000000L;
+    }
+    timerfd_settime(up->timer_fd, 0, &its, NULL); /* all zero disarms */
+    if (up->timer_due)
+        wake(up);
+    return 0;
+}
+
+static void on_timerfd(h2o_socket_t *sock, const char *err)
+{
+    up_t *up = sock->data;
+    uint64_t expirations;
+
+    (void)err;
+    if (read(up->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN && errno != EINTR)
+        return;
+    drive(up, CURL_SOCKET_TIMEOUT, 0);
+}
+
+static void free_dead_socks(up_t *up)
+{
+    while (!h2o_linklist_is_empty(&up->dead)) {
+        up_sock_t *us = H2O_STRUCT_FROM_MEMBER(up_sock_t, _dead, up->dead.next);
+        h2o_linklist_unlink(&us->_dead);
+        free(us);
+    }
+}
+
+/* Hands the posted messages to their callbacks, in order. Callbacks may submit, cancel and ack: that only queues
+ * work for the next on_kick(). */
+static void deliver_ready(up_t *up)
+{
+    h2o_linklist_t msgs;
+
+    h2o_linklist_init_anchor(&msgs);
+    h2o_linklist_insert_list(&msgs, &up->ready);
+    up_receiver_cb(NULL, &msgs);
+}
+
+/* What the worker thread's loop body does, run from the loop when wake() asked for it; then delivery. */
+static void on_kick(h2o_timeout_entry_t *entry)
+{
+    up_t *up = H2O_STRUCT_FROM_MEMBER(up_t, kick, entry);
+    h2o_linklist_t batch;
+
+    h2o_linklist_init_anchor(&batch);
+    if (up->timer_due) {
+        up->timer_due = false;
+        drive(up, CURL_SOCKET_TIMEOUT, 0);
+    }
+    start_batch(up, &batch, take_pending(up, &batch) ? "shutdown" : NULL);
+    reap_cancelled(up, NULL);
+    resume_paused(up);
+    reap_done(up);
+    free_dead_socks(up);
+    deliver_ready(up);
+}
+
 /* ---- lifecycle ----------------------------------------------------------------------------- */
 
-up_t *up_create(const up_opts_t *opts)
+static void up_free(up_t *up)
+{
+    while (up->nspare != 0)
+        curl_easy_cleanup(up->spare[--up->nspare]);
+    free(up->owned);
+    pthread_mutex_destroy(&up->mutex);
+    free(up->user_agent);
+    free(up);
+}
+
+/* The multi handle and the settings, without the worker or the loop hooks. */
+static up_t *up_alloc(const up_opts_t *opts)
 {
     static const up_opts_t defaults;
     long max_host;
@@ -887,6 +1210,9 @@ up_t *up_create(const up_opts_t *opts)
     pthread_mutex_init(&up->mutex, NULL);
     h2o_linklist_init_anchor(&up->pending);
     h2o_linklist_init_anchor(&up->inflight);
+    h2o_linklist_init_anchor(&up->ready);
+    h2o_linklist_init_anchor(&up->dead);
+    up->timer_fd = -1;
     atomic_init(&up->aborts, 0);
     atomic_init(&up->resumes, 0);
     up->stream_window = opts->stream_window != 0 ? opts->stream_window : UP_DEFAULT_STREAM_WINDOW;
@@ -896,24 +1222,89 @@ up_t *up_create(const up_opts_t *opts)
     if (up->user_agent == NULL)
         abort();
     up->multi = curl_multi_init();
-    if (up->multi == NULL)
-        goto Error;
+    if (up->multi == NULL) {
+        up_free(up);
+        return NULL;
+    }
     max_host = opts->max_host_connections > 0 ? opts->max_host_connections : DEFAULT_MAX_HOST_CONNECTIONS;
     curl_multi_setopt(up->multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_host);
     if (opts->max_total_connections > 0)
         curl_multi_setopt(up->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, opts->max_total_connections);
     if (opts->max_idle_connections > 0)
         curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, opts->max_idle_connections);
-    if (pthread_create(&up->thread, NULL, worker_main, up) != 0)
-        goto Error;
     return up;
-Error:
-    if (up->multi != NULL)
+}
+
+up_t *up_create(const up_opts_t *opts)
+{
+    up_t *up = up_alloc(opts);
+
+    if (up == NULL)
+        return NULL;
+    if (pthread_create(&up->thread, NULL, worker_main, up) != 0) {
         curl_multi_cleanup(up->multi);
-    pthread_mutex_destroy(&up->mutex);
-    free(up->user_agent);
-    free(up);
-    return NULL;
+        up_free(up);
+        return NULL;
+    }
+    return up;
+}
+
+up_t *up_create_on_loop(h2o_loop_t *loop, const up_opts_t *opts)
+{
+    up_t *up = up_alloc(opts);
+
+    if (up == NULL)
+        return NULL;
+    up->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (up->timer_fd < 0) {
+        curl_multi_cleanup(up->multi);
+        up_free(up);
+        return NULL;
+    }
+    up->loop = loop;
+    h2o_timeout_init(loop, &up->zero, 0);
+    up->kick.cb = on_kick;
+    up->timer_sock = h2o_evloop_socket_create(loop, up->timer_fd, H2O_SOCKET_FLAG_DONT_READ);
+    up->timer_sock->data = up;
+    h2o_socket_read_start(up->timer_sock, on_timerfd);
+    curl_multi_setopt(up->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
+    curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+    curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
+    return up;
+}
+
+/* Loop mode: every job still queued or in flight ends UP_CANCELLED ("shutdown") and its callback runs now; callbacks
+ * that submit more get those cancelled too, a bounded number of rounds. */
+static void destroy_on_loop(up_t *up)
+{
+    for (int round = 0; round < 64; round++) {
+        h2o_linklist_t batch;
+        h2o_linklist_init_anchor(&batch);
+        take_pending(up, &batch);
+        start_batch(up, &batch, "shutdown");
+        reap_cancelled(up, "shutdown");
+        if (h2o_linklist_is_empty(&up->ready))
+            break;
+        deliver_ready(up);
+    }
+    curl_multi_cleanup(up->multi); /* may still report sockets removed */
+    up->multi = NULL;
+    if (h2o_timeout_is_linked(&up->kick))
+        h2o_timeout_unlink(&up->kick);
+    h2o_timeout_dispose(up->loop, &up->zero);
+    free_dead_socks(up);
+    h2o_socket_read_stop(up->timer_sock);
+    h2o_socket_close(up->timer_sock); /* closes timer_fd */
+    /* messages posted after the last round (none unless a callback kept submitting): freed unseen */
+    while (!h2o_linklist_is_empty(&up->ready)) {
+        struct st_up_msg_t *m = H2O_STRUCT_FROM_MEMBER(struct st_up_msg_t, _super.link, up->ready.next);
+        h2o_linklist_unlink(&m->_super.link);
+        if (m->_kind == MSG_DONE)
+            up_job_free(m->_job);
+        else if (m->_kind == MSG_CHUNK)
+            free(H2O_STRUCT_FROM_MEMBER(chunk_t, msg, m));
+    }
 }
 
 void up_destroy(up_t *up)
@@ -921,12 +1312,14 @@ void up_destroy(up_t *up)
     pthread_mutex_lock(&up->mutex);
     up->stopping = true;
     pthread_mutex_unlock(&up->mutex);
-    curl_multi_wakeup(up->multi);
-    pthread_join(up->thread, NULL);
+    if (up->loop != NULL) {
+        destroy_on_loop(up);
+    } else {
+        curl_multi_wakeup(up->multi);
+        pthread_join(up->thread, NULL);
+        curl_multi_cleanup(up->multi);
+    }
     assert(h2o_linklist_is_empty(&up->inflight));
     assert(h2o_linklist_is_empty(&up->pending));
-    curl_multi_cleanup(up->multi);
-    pthread_mutex_destroy(&up->mutex);
-    free(up->user_agent);
-    free(up);
+    up_free(up);
 }

@@ -1,6 +1,9 @@
 /*
- * upstream — HTTP client for the InfluxDB backends (layer 2): libcurl's multi interface on one
- * worker thread, results delivered to the submitting h2o loop thread.
+ * upstream — HTTP client for the InfluxDB backends (layer 2): libcurl's multi interface, either on
+ * one worker thread with results delivered to the submitting h2o loop thread (up_create), or driven
+ * by one h2o loop itself (up_create_on_loop; the daemon runs one such client per loop thread).
+ * The two modes share the API, the job life cycle and every guarantee below; the text describes the
+ * worker mode, and up_create_on_loop() says what differs.
  *
  * DESIGN
  * A loop thread builds an up_job_t with up_job_new(), which copies everything the transfer needs
@@ -43,6 +46,8 @@
 #include <stdint.h>
 #include <h2o/linklist.h>
 #include <h2o/multithread.h>
+#include <h2o/socket.h>
+#include <h2o/timeout.h>
 
 typedef struct st_up_t up_t;
 typedef struct st_up_job_t up_job_t;
@@ -178,6 +183,14 @@ struct st_up_job_t {
 /* Starts a client: one CURLM and its worker thread. Returns NULL if the thread or the multi handle
  * cannot be created. curl_global_init() must have been called. Any thread. */
 up_t *up_create(const up_opts_t *opts);
+
+/* Starts a client whose transfers run on @loop itself (no worker thread): curl's sockets are watched by the loop
+ * (each through a dup() of curl's descriptor), its timeouts by a timerfd, and results are delivered from a 0 ms
+ * timeout of the loop, outside any curl call, in the same order and with the same guarantees as in thread mode.
+ * Every function taking this client or one of its jobs must then be called on @loop's thread, and up_destroy() too
+ * (it runs the callbacks of the jobs it cancels at once). The receiver of a job is not used, but must still be set.
+ * Returns NULL if the multi handle or the timerfd cannot be created. */
+up_t *up_create_on_loop(h2o_loop_t *loop, const up_opts_t *opts);
 
 /* Stops the worker and frees the client. Every job not yet finished (queued or in flight) is
  * finished with UP_CANCELLED, message "shutdown", and posted to its receiver like any result, so

@@ -264,7 +264,7 @@ static int send_query(query_req_t *q, size_t b, h2o_iovec_t stmt, int whole)
         return -1;
     }
     q->pending++;
-    up_submit(ip_server.up, j->job);
+    up_submit(q->thread->up, j->job);
     return 0;
 }
 

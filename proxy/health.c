@@ -47,10 +47,15 @@ static void on_ping_done(up_job_t *job, void *cbdata)
     ping_ctx_t *pc = cbdata;
     ip_health_t *h = pc->h;
     size_t s = pc->slot;
+
+    h->inflight[s] = NULL;
+    if (job->res.klass == UP_CANCELLED) { /* shutting down: no verdict */
+        free(pc);
+        return;
+    }
     int ok = job->res.klass == UP_OK && job->res.status == 204;
     int change = bp_check_result(&h->bp[s], ok, mono_ms());
 
-    h->inflight[s] = NULL;
     __atomic_store_n(&ip_server.healthy[s], bp_is_healthy(&h->bp[s]), __ATOMIC_RELAXED);
     if (change == BP_WENT_DOWN)
         ip_log(IP_LOG_WARN, "backend %s is down: %s", ip_backend_name(s),
@@ -85,7 +90,7 @@ static void send_ping(ip_health_t *h, size_t i, uint64_t now)
     }
     bp_check_started(&h->bp[s], now);
     h->inflight[s] = job;
-    up_submit(ip_server.up, job);
+    up_submit(h->thread->up, job);
 }
 
 /* Health parameters of every backend of @cfg: a backend seen for the first time starts UNKNOWN with its

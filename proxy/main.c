@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -331,6 +332,13 @@ static void init_thread(ip_thread_t *t, int fd)
     t->accept_ctx.hosts = ip_server.h2o_config.hosts;
     t->accept_ctx.ssl_ctx = listener_tls; /* h2o does the handshake and picks h2 or http/1.1 by ALPN */
     h2o_multithread_register_receiver(t->ctx.queue, &t->up_receiver, up_receiver_cb);
+    /* curl runs on this loop: no thread hop (and no context switch) between a request and its upstream transfer */
+    up_opts_t uo = {0};
+    t->up = up_create_on_loop(t->loop, &uo);
+    if (t->up == NULL) {
+        ip_log(IP_LOG_ERROR, "thread %d: cannot create the upstream client", t->id);
+        exit(1);
+    }
     t->listener = h2o_evloop_socket_create(t->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     t->listener->data = t;
     h2o_socket_read_start(t->listener, on_accept);
@@ -355,6 +363,9 @@ static void *run_loop(void *arg)
     if (t->active != 0)
         ip_log(IP_LOG_WARN, "thread %d: %zu requests still unanswered after %d ms; stopping anyway", t->id, t->active,
                DRAIN_MS);
+    /* after the drain: what is still in flight (replay, health checks, unanswered requests) ends "shutdown" */
+    up_destroy(t->up);
+    t->up = NULL;
     return NULL;
 }
 
@@ -435,6 +446,10 @@ int main(int argc, char **argv)
 
     if (parse_args(argc, argv) != 0)
         return 1;
+    /* Write bodies and batches of a few hundred KB are allocated and freed all the time: keep them on the heap
+     * (not one mmap/munmap each) and keep freed memory mapped up to a bound, so the hot path takes no page faults. */
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+    mallopt(M_TRIM_THRESHOLD, 16 << 20);
     ip_server.started_at_ms = ip_now_ms();
     pthread_mutex_init(&ip_server.cfg_lock, NULL);
     if (load_config() != 0)
@@ -457,8 +472,6 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
     curl_global_init(CURL_GLOBAL_ALL);
-    up_opts_t uo = {0};
-    ip_server.up = up_create(&uo);
     if (*ip_server.cfg->node.httpscert != '\0') {
         listener_tls = ip_tls_context(ip_server.cfg->node.httpscert, qerr, sizeof(qerr));
         if (listener_tls == NULL) {
@@ -485,7 +498,6 @@ int main(int argc, char **argv)
     ip_udp_stop();
     ip_health_stop();
     ip_queues_close();
-    up_destroy(ip_server.up);
     ip_tls_free(listener_tls);
     iql_free(ip_server.iql); /* after ip_reload_stop(): nothing swaps it any more */
     cfg_release(ip_server.cfg);

@@ -230,6 +230,10 @@ static void on_replayed(up_job_t *job, void *cbdata)
     ip_thread_t *t = &ip_server.threads[0];
 
     r->job = NULL;
+    if (job->res.klass == UP_CANCELLED) { /* shutting down: the records stay queued for the next start */
+        batch_done(b);
+        return;
+    }
     if (job->res.klass == UP_OK) {
         r->next_rec = r->group_end;
         if (r->next_rec < r->batch.n) {
@@ -332,7 +336,7 @@ static void replay_next_group(size_t b, ip_thread_t *t)
         retry_later(b, err);
         return;
     }
-    up_submit(ip_server.up, r->job);
+    up_submit(t->up, r->job);
 }
 
 void ip_replay_start(size_t b, ip_thread_t *t)

@@ -31,7 +31,8 @@ typedef struct st_ip_thread_t {
     h2o_accept_ctx_t accept_ctx;
     h2o_socket_t *listener;
     int listen_fd;
-    h2o_multithread_receiver_t up_receiver; /* completions of upstream jobs submitted by this loop */
+    struct st_up_t *up;                     /* upstream client running on this loop */
+    h2o_multithread_receiver_t up_receiver; /* named by this loop's upstream jobs */
     void *wbatch;                           /* write coalescing lanes of this loop (wbatch.c) */
     size_t active;                          /* writes and queries being answered (drained on SIGTERM) */
     h2o_timeout_entry_t accept_pause;       /* out of descriptors: accepting resumes when it fires */
@@ -51,8 +52,7 @@ typedef struct st_ip_server_t {
     volatile sig_atomic_t reload_signal; /* SIGHUP */
     int *healthy;                        /* per backend of cfg; atomics written by the health checker */
     meta_counters_t *counters;           /* per backend of cfg; updated with ip_count() from any thread */
-    struct st_up_t *up;
-    struct st_iql_t *iql; /* statement classifier with the node's queryforbid; shared read-only */
+    struct st_iql_t *iql;                /* statement classifier with the node's queryforbid; shared read-only */
     struct st_ip_health_t *health;
     h2o_globalconf_t h2o_config;
     ip_thread_t *threads;

@@ -186,7 +186,7 @@ static void batch_send(wb_batch_t *b)
         on_batch_done(&fake, b);
         return;
     }
-    up_submit(ip_server.up, b->job);
+    up_submit(l->thread->up, b->job);
 }
 
 /* Sends pending batches while the lane has free slots. */
