@@ -77,6 +77,7 @@ typedef struct st_chunk_t {
 #define DEFAULT_MAX_HOST_CONNECTIONS 16
 #define POLL_MS 1000
 #define MAX_SPARE_EASY 64
+#define DEFAULT_MAX_IDLE 256L
 /* Keeps the body-capacity arithmetic (cap + 1 for the NUL, doubling) clear of overflow. */
 #define MAX_RESPONSE_LIMIT (SIZE_MAX / 4)
 
@@ -103,6 +104,7 @@ struct st_up_t {
     h2o_timeout_entry_t kick; /* linked by wake() */
     bool timer_due;           /* curl asked for a 0 ms timeout: on_kick() calls it */
     int timer_fd;             /* curl's other timeouts */
+    uint64_t timer_at;        /* h2o_now() when timer_fd fires; 0 = not armed */
     h2o_socket_t *timer_sock; /* wraps timer_fd */
     h2o_linklist_t ready;     /* struct st_up_msg_t._super.link, in posting order */
     h2o_linklist_t dead;      /* up_sock_t whose socket curl removed: freed by on_kick() */
@@ -1119,17 +1121,27 @@ static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     up_t *up = userp;
     struct itimerspec its;
+    uint64_t deadline;
 
     (void)multi;
-    memset(&its, 0, sizeof(its));
     up->timer_due = timeout_ms == 0;
-    if (timeout_ms > 0) {
-        its.it_value.tv_sec = timeout_ms / 1000;
-        its.it_value.tv_nsec = (timeout_ms % 1000) * 1000000L;
-    }
-    timerfd_settime(up->timer_fd, 0, &its, NULL); /* all zero disarms */
-    if (up->timer_due)
+    if (up->timer_due) {
         wake(up);
+        return 0;
+    }
+    /* Curl moves its timeout several times per transfer. The timerfd is only ever moved earlier: firing before
+     * curl's deadline is harmless (curl finds nothing expired and sets its timeout again), and it saves a
+     * syscall each time curl moves the deadline later or deletes it. */
+    if (timeout_ms < 0)
+        return 0;
+    deadline = h2o_now(up->loop) + (uint64_t)timeout_ms;
+    if (up->timer_at != 0 && up->timer_at <= deadline)
+        return 0;
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_sec = timeout_ms / 1000;
+    its.it_value.tv_nsec = (timeout_ms % 1000) * 1000000L;
+    timerfd_settime(up->timer_fd, 0, &its, NULL);
+    up->timer_at = deadline;
     return 0;
 }
 
@@ -1141,6 +1153,7 @@ static void on_timerfd(h2o_socket_t *sock, const char *err)
     (void)err;
     if (read(up->timer_fd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN && errno != EINTR)
         return;
+    up->timer_at = 0;
     drive(up, CURL_SOCKET_TIMEOUT, 0);
 }
 
@@ -1230,8 +1243,10 @@ static up_t *up_alloc(const up_opts_t *opts)
     curl_multi_setopt(up->multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_host);
     if (opts->max_total_connections > 0)
         curl_multi_setopt(up->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, opts->max_total_connections);
-    if (opts->max_idle_connections > 0)
-        curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS, opts->max_idle_connections);
+    /* curl's default cache (4 per transfer in the handle) shrinks as transfers end, closing connections that the
+     * next burst has to open again: keep room for every connection the per-host limit allows to a few hosts */
+    curl_multi_setopt(up->multi, CURLMOPT_MAXCONNECTS,
+                      opts->max_idle_connections > 0 ? opts->max_idle_connections : DEFAULT_MAX_IDLE);
     return up;
 }
 

@@ -85,7 +85,7 @@ typedef enum en_up_class_t {
 typedef struct st_up_opts_t {
     long max_host_connections;  /* per host:port; further transfers wait for a free one (default 16) */
     long max_total_connections; /* all hosts (default 0 = unlimited) */
-    long max_idle_connections;  /* size of the keep-alive cache (default: curl's, 4 per transfer) */
+    long max_idle_connections;  /* size of the keep-alive cache (default 256) */
     long connect_timeout_ms;    /* cap on the connect phase; never longer than the job's timeout */
     long max_idle_age_s;        /* close cached connections idle for longer (default 118, curl's) */
     const char *user_agent;     /* copied; default "influxdb-proxy" */
