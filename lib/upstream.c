@@ -105,6 +105,7 @@ struct st_up_t {
     bool timer_due;           /* curl asked for a 0 ms timeout: on_kick() calls it */
     int timer_fd;             /* curl's other timeouts */
     uint64_t timer_at;        /* h2o_now() when timer_fd fires; 0 = not armed */
+    uint64_t want_at;         /* curl's own deadline, as last reported; 0 = none */
     h2o_socket_t *timer_sock; /* wraps timer_fd */
     h2o_linklist_t ready;     /* struct st_up_msg_t._super.link, in posting order */
     h2o_linklist_t dead;      /* up_sock_t whose socket curl removed: freed by on_kick() */
@@ -268,10 +269,17 @@ static void copy_tail(up_job_t *job, const up_req_t *req, z_stream *zs, char *p,
     }
     job->_req.body = p;
     job->_req.body_len = req->body_len;
-    if (req->gzip)
+    if (req->gzip) {
         job->_req.body_len = gzip_into(zs, req->body, req->body_len, p, (size_t)(end - p));
-    else if (req->body_len != 0)
+    } else if (req->num_body_parts != 0) {
+        for (size_t i = 0; i != req->num_body_parts; ++i) {
+            if (req->body_parts[i].len != 0)
+                memcpy(p, req->body_parts[i].base, req->body_parts[i].len);
+            p += req->body_parts[i].len;
+        }
+    } else if (req->body_len != 0) {
         memcpy(p, req->body, req->body_len);
+    }
 }
 
 up_job_t *up_job_new(const up_req_t *req, char *err, size_t errlen)
@@ -279,9 +287,34 @@ up_job_t *up_job_new(const up_req_t *req, char *err, size_t errlen)
     z_stream zs;
     size_t tail;
     up_job_t *job;
+    up_req_t flat;
+    char *joined = NULL;
 
-    if (check_req(req, err, errlen) != 0)
+    if (req->num_body_parts != 0) {
+        if (req->body != NULL || req->body_len != 0 || req->body_parts == NULL) {
+            snprintf(err, errlen, "a body is either body/body_len or body_parts, not both");
+            return NULL;
+        }
+        flat = *req;
+        for (size_t i = 0; i != req->num_body_parts; ++i)
+            flat.body_len += req->body_parts[i].len;
+        flat.body = "";
+        if (flat.gzip) { /* compressed in one pass, from one buffer */
+            joined = malloc(flat.body_len + 1);
+            if (joined == NULL)
+                abort();
+            for (size_t i = 0, off = 0; i != req->num_body_parts; off += req->body_parts[i++].len)
+                if (req->body_parts[i].len != 0)
+                    memcpy(joined + off, req->body_parts[i].base, req->body_parts[i].len);
+            flat.body = joined;
+            flat.num_body_parts = 0;
+        }
+        req = &flat;
+    }
+    if (check_req(req, err, errlen) != 0) {
+        free(joined);
         return NULL;
+    }
     tail = tail_size(req, &zs);
     /* only the struct needs zeroing: the tail is written by copy_tail() */
     job = malloc(sizeof(*job) + tail);
@@ -312,6 +345,7 @@ up_job_t *up_job_new(const up_req_t *req, char *err, size_t errlen)
     atomic_init(&job->_unacked, 0);
     atomic_init(&job->_paused, 0);
     copy_tail(job, req, &zs, (char *)(job + 1), (char *)(job + 1) + tail);
+    free(joined);
     return job;
 }
 
@@ -1117,32 +1151,53 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
 }
 
 /* CURLMOPT_TIMERFUNCTION. Never calls into curl: a 0 ms timeout is served by on_kick(), others by the timerfd. */
+static void arm_timer(up_t *up, uint64_t ms)
+{
+    struct itimerspec its;
+
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_sec = (time_t)(ms / 1000);
+    its.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
+    timerfd_settime(up->timer_fd, 0, &its, NULL);
+    up->timer_at = h2o_now(up->loop) + ms;
+}
+
+/* CURLMOPT_TIMERFUNCTION. Never calls into curl: a 0 ms timeout is served by on_kick(), others by the timerfd.
+ * Curl moves its timeout several times per transfer; the timerfd is only ever moved earlier, which saves a
+ * syscall each time curl moves the deadline later or deletes it. Firing early is harmless, but curl does not
+ * repeat a deadline it already gave: after an early expiry, on_timerfd() arms the timer again for curl's own
+ * deadline (want_at). */
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     up_t *up = userp;
-    struct itimerspec its;
     uint64_t deadline;
 
     (void)multi;
     up->timer_due = timeout_ms == 0;
+    if (timeout_ms < 0) {
+        up->want_at = 0;
+        return 0;
+    }
+    deadline = h2o_now(up->loop) + (uint64_t)timeout_ms;
+    up->want_at = deadline;
     if (up->timer_due) {
         wake(up);
         return 0;
     }
-    /* Curl moves its timeout several times per transfer. The timerfd is only ever moved earlier: firing before
-     * curl's deadline is harmless (curl finds nothing expired and sets its timeout again), and it saves a
-     * syscall each time curl moves the deadline later or deletes it. */
-    if (timeout_ms < 0)
-        return 0;
-    deadline = h2o_now(up->loop) + (uint64_t)timeout_ms;
-    if (up->timer_at != 0 && up->timer_at <= deadline)
-        return 0;
-    memset(&its, 0, sizeof(its));
-    its.it_value.tv_sec = timeout_ms / 1000;
-    its.it_value.tv_nsec = (timeout_ms % 1000) * 1000000L;
-    timerfd_settime(up->timer_fd, 0, &its, NULL);
-    up->timer_at = deadline;
+    if (up->timer_at == 0 || deadline < up->timer_at)
+        arm_timer(up, (uint64_t)timeout_ms);
     return 0;
+}
+
+/* After curl ran for its timeout: if the timerfd is idle but curl still waits for a deadline (it fired early, and
+ * curl does not report an unchanged deadline again), arm it for that deadline. */
+static void rearm_timer(up_t *up)
+{
+    uint64_t now = h2o_now(up->loop);
+
+    if (up->timer_at != 0 || up->want_at == 0 || up->timer_due)
+        return;
+    arm_timer(up, up->want_at > now ? up->want_at - now : 1);
 }
 
 static void on_timerfd(h2o_socket_t *sock, const char *err)
@@ -1155,6 +1210,7 @@ static void on_timerfd(h2o_socket_t *sock, const char *err)
         return;
     up->timer_at = 0;
     drive(up, CURL_SOCKET_TIMEOUT, 0);
+    rearm_timer(up);
 }
 
 static void free_dead_socks(up_t *up)
@@ -1187,6 +1243,7 @@ static void on_kick(h2o_timeout_entry_t *entry)
     if (up->timer_due) {
         up->timer_due = false;
         drive(up, CURL_SOCKET_TIMEOUT, 0);
+        rearm_timer(up);
     }
     start_batch(up, &batch, take_pending(up, &batch) ? "shutdown" : NULL);
     reap_cancelled(up, NULL);

@@ -100,6 +100,8 @@ typedef struct st_up_req_t {
     size_t num_headers;
     const void *body; /* POST only; may be NULL when body_len is 0 */
     size_t body_len;
+    const h2o_iovec_t *body_parts; /* or the body in pieces, copied back to back (body must then be NULL/0) */
+    size_t num_body_parts;
     uint32_t timeout_ms;                  /* whole transfer, queueing for a connection included; 0 = none */
     const char *username;                 /* NULL = no Basic auth */
     const char *password;                 /* NULL = "" */

@@ -141,6 +141,21 @@ static void on_tick(h2o_timeout_entry_t *entry)
         h2o_timeout_link(h->thread->loop, &h->tick, &h->entry);
 }
 
+void ip_health_wait_first(uint64_t ms)
+{
+    ip_health_t *h = ip_server.health;
+    uint64_t deadline = mono_ms() + ms;
+
+    for (;;) {
+        size_t busy = 0;
+        for (size_t s = 0; s < IP_MAX_BACKENDS; s++)
+            busy += h->inflight[s] != NULL;
+        if (busy == 0 || mono_ms() >= deadline)
+            return;
+        h2o_evloop_run(h->thread->loop, 10);
+    }
+}
+
 int ip_health_start(ip_thread_t *t, char *err, size_t errcap)
 {
     ip_health_t *h = calloc(1, sizeof(*h));

@@ -341,6 +341,11 @@ static void init_thread(ip_thread_t *t, int fd)
     }
     t->listener = h2o_evloop_socket_create(t->loop, fd, H2O_SOCKET_FLAG_DONT_READ);
     t->listener->data = t;
+}
+
+/* Connections wait in the listen backlog until then. */
+static void start_accepting(ip_thread_t *t)
+{
     h2o_socket_read_start(t->listener, on_accept);
 }
 
@@ -373,6 +378,7 @@ static void *thread_main(void *arg)
 {
     ip_thread_t *t = arg;
     init_thread(t, t->listen_fd);
+    start_accepting(t);
     pthread_barrier_wait(&ip_server.started);
     return run_loop(t);
 }
@@ -385,6 +391,7 @@ static void on_signal(int sig)
         ip_server.stopping = 1;
 }
 
+#define FIRST_CHECK_WAIT_MS 1000
 static int start_threads(const cfg_t *cfg)
 {
     char err[512];
@@ -408,10 +415,14 @@ static int start_threads(const cfg_t *cfg)
         ip_log(IP_LOG_ERROR, "%s", err);
         return -1;
     }
+    /* No request is taken before the first health checks have answered (or FIRST_CHECK_WAIT_MS passed): a
+     * node that answers knows which backends are up, instead of calling them all unhealthy for a moment. */
+    ip_health_wait_first(FIRST_CHECK_WAIT_MS);
     pthread_barrier_init(&ip_server.started, NULL, (unsigned)n);
     for (size_t i = 1; i < n; i++)
         pthread_create(&ip_server.threads[i].tid, NULL, thread_main, &ip_server.threads[i]);
     pthread_barrier_wait(&ip_server.started);
+    start_accepting(&ip_server.threads[0]);
     return 0;
 }
 

@@ -103,6 +103,8 @@ void ip_handle_query(h2o_req_t *req);
 
 /* Health checker: pings every backend every checkinterval from loop 0 (SPEC §5). */
 int ip_health_start(ip_thread_t *t, char *err, size_t errcap);
+/* Runs the health checker's loop (before it takes requests) until the first checks have answered or @ms passed. */
+void ip_health_wait_first(uint64_t ms);
 void ip_health_stop(void);
 
 #endif

@@ -155,25 +155,28 @@ static void batch_send(wb_batch_t *b)
     size_t total = 0;
     char err[256];
 
+    size_t nparts = 0;
     for (h2o_linklist_t *n = b->waiters.next; n != &b->waiters; n = n->next)
-        total += H2O_STRUCT_FROM_MEMBER(wb_waiter_t, _link, n)->len;
-    b->bytes = total;
-    char *body = malloc(total + 1);
-    if (body == NULL)
+        nparts++;
+    /* the waiters' lines go straight into the job (one copy) */
+    h2o_iovec_t stack_parts[64], *parts = nparts <= 64 ? stack_parts : malloc(nparts * sizeof(*parts));
+    if (parts == NULL)
         abort();
-    size_t off = 0;
+    nparts = 0;
     for (h2o_linklist_t *n = b->waiters.next; n != &b->waiters; n = n->next) {
         wb_waiter_t *w = H2O_STRUCT_FROM_MEMBER(wb_waiter_t, _link, n);
-        memcpy(body + off, w->lines, w->len);
-        off += w->len;
+        parts[nparts++] = h2o_iovec_init(w->lines, w->len);
+        total += w->len;
     }
+    b->bytes = total;
     up_req_t r = ip_backend_req(be, UP_POST, l->url, be->timeout, l->thread, on_batch_done, b);
-    r.body = body;
-    r.body_len = total;
+    r.body_parts = parts;
+    r.num_body_parts = nparts;
     r.gzip = be->gzip;
     r.max_response = 1 << 20;
     b->job = up_job_new(&r, err, sizeof(err));
-    free(body);
+    if (parts != stack_parts)
+        free(parts);
     l->inflight++;
     if (b->job == NULL) {
         /* cannot happen with a URL built from a validated config; fail the waiters rather than hang */

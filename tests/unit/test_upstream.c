@@ -677,6 +677,25 @@ static void test_timeout(void **state)
     free(r.body);
 }
 
+/* A timeout that curl moved later after connecting (its connect-phase timer comes first) still fires on time,
+ * with nothing else going on in the client. */
+static void test_timeout_after_connect(void **state)
+{
+    fx_t *fx = *state;
+    result_t r = {0};
+    char url[128];
+    uint64_t t0 = now_ms(), elapsed;
+    url_of(url, sizeof(url), "/delay/1500");
+    up_req_t req = req_for(fx, UP_GET, url, &r);
+    req.timeout_ms = 700;
+    fetch(fx, &req, &r);
+    elapsed = now_ms() - t0;
+    assert_int_equal(r.klass, UP_UNREACHABLE);
+    assert_true(r.timed_out);
+    assert_true(elapsed >= 690 && elapsed < 1400);
+    free(r.body);
+}
+
 static void test_closed_mid_response(void **state)
 {
     fx_t *fx = *state;
@@ -724,6 +743,59 @@ static void test_response_cap(void **state)
         assert_true(r.body_len <= (cases[i].cap != 0 ? cases[i].cap : UP_DEFAULT_MAX_RESPONSE));
         free(r.body);
     }
+}
+
+/* A body given in pieces arrives as the pieces back to back, plain and gzipped; pieces and body together are refused.
+ */
+static void test_body_parts(void **state)
+{
+    fx_t *fx = *state;
+    char url[128], err[128], method[16], target[512], head[SRV_MAX_HEAD], *sent;
+    const char *pieces[] = {"cpu,host=a value=1 1\n", "", "mem,host=b free=2i 2\n", "disk used=3 3\n"};
+    h2o_iovec_t parts[4];
+    size_t sent_len;
+    char whole[256] = "";
+    for (size_t i = 0; i != 4; ++i) {
+        parts[i] = h2o_iovec_init(pieces[i], strlen(pieces[i]));
+        strcat(whole, pieces[i]);
+    }
+    url_of(url, sizeof(url), "/echo");
+    for (int gz = 0; gz != 2; ++gz) {
+        result_t r = {0};
+        up_req_t req = req_for(fx, UP_POST, url, &r);
+        req.body_parts = parts;
+        req.num_body_parts = 4;
+        req.gzip = gz != 0;
+        fetch(fx, &req, &r);
+        assert_int_equal(r.klass, UP_OK);
+        srv_last(method, target, head, &sent, &sent_len);
+        if (!gz) {
+            assert_int_equal(sent_len, strlen(whole));
+            assert_memory_equal(sent, whole, sent_len);
+        } else {
+            z_stream zs = {0};
+            char out[256];
+            assert_int_equal(inflateInit2(&zs, 15 + 16), Z_OK);
+            zs.next_in = (Bytef *)sent;
+            zs.avail_in = (uInt)sent_len;
+            zs.next_out = (Bytef *)out;
+            zs.avail_out = sizeof(out);
+            assert_int_equal(inflate(&zs, Z_FINISH), Z_STREAM_END);
+            assert_int_equal(zs.total_out, strlen(whole));
+            assert_memory_equal(out, whole, zs.total_out);
+            inflateEnd(&zs);
+        }
+        free(sent);
+        free(r.body);
+    }
+    result_t unused = {0};
+    up_req_t both = req_for(fx, UP_POST, url, &unused);
+    both.body_parts = parts;
+    both.num_body_parts = 4;
+    both.body = "x";
+    both.body_len = 1;
+    assert_null(up_job_new(&both, err, sizeof(err)));
+    assert_string_equal(err, "a body is either body/body_len or body_parts, not both");
 }
 
 static void test_gzip_body(void **state)
@@ -1505,9 +1577,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refused_500, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_connection_refused, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_timeout, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_after_connect, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_closed_mid_response, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_response_cap, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_gzip_body, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_body_parts, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_basic_auth, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_keepalive, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cancel, fx_setup, fx_teardown),
