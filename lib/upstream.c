@@ -105,7 +105,6 @@ struct st_up_t {
     bool timer_due;           /* curl asked for a 0 ms timeout: on_kick() calls it */
     int timer_fd;             /* curl's other timeouts */
     uint64_t timer_at;        /* h2o_now() when timer_fd fires; 0 = not armed */
-    uint64_t want_at;         /* curl's own deadline, as last reported; 0 = none */
     h2o_socket_t *timer_sock; /* wraps timer_fd */
     h2o_linklist_t ready;     /* struct st_up_msg_t._super.link, in posting order */
     h2o_linklist_t dead;      /* up_sock_t whose socket curl removed: freed by on_kick() */
@@ -118,8 +117,9 @@ struct st_up_t {
     size_t nspare;
 };
 
-/* Loop mode: one socket curl watches. The h2o socket wraps a dup() of curl's descriptor, since closing an h2o socket
- * closes its descriptor and curl closes its own. */
+/* Loop mode: one socket curl watches. A connection socket (owned) is wrapped itself, and closed through the wrapper
+ * when curl asks us to close it; any other socket (the resolver's) is watched through a dup(), since closing an h2o
+ * socket closes its descriptor and curl closes that one on its own. */
 typedef struct st_up_sock_t {
     up_t *up;
     h2o_socket_t *sock;
@@ -1150,54 +1150,33 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
     return 0;
 }
 
-/* CURLMOPT_TIMERFUNCTION. Never calls into curl: a 0 ms timeout is served by on_kick(), others by the timerfd. */
-static void arm_timer(up_t *up, uint64_t ms)
-{
-    struct itimerspec its;
-
-    memset(&its, 0, sizeof(its));
-    its.it_value.tv_sec = (time_t)(ms / 1000);
-    its.it_value.tv_nsec = (long)(ms % 1000) * 1000000L;
-    timerfd_settime(up->timer_fd, 0, &its, NULL);
-    up->timer_at = h2o_now(up->loop) + ms;
-}
-
 /* CURLMOPT_TIMERFUNCTION. Never calls into curl: a 0 ms timeout is served by on_kick(), others by the timerfd.
  * Curl moves its timeout several times per transfer; the timerfd is only ever moved earlier, which saves a
- * syscall each time curl moves the deadline later or deletes it. Firing early is harmless, but curl does not
- * repeat a deadline it already gave: after an early expiry, on_timerfd() arms the timer again for curl's own
- * deadline (want_at). */
+ * syscall each time curl moves the deadline later or deletes it. Going off early is harmless: curl finds nothing
+ * expired, and after every CURL_SOCKET_TIMEOUT action it reports its next deadline again. */
 static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
     up_t *up = userp;
     uint64_t deadline;
+    struct itimerspec its;
 
     (void)multi;
     up->timer_due = timeout_ms == 0;
-    if (timeout_ms < 0) {
-        up->want_at = 0;
-        return 0;
-    }
-    deadline = h2o_now(up->loop) + (uint64_t)timeout_ms;
-    up->want_at = deadline;
     if (up->timer_due) {
         wake(up);
         return 0;
     }
-    if (up->timer_at == 0 || deadline < up->timer_at)
-        arm_timer(up, (uint64_t)timeout_ms);
+    if (timeout_ms < 0)
+        return 0;
+    deadline = h2o_now(up->loop) + (uint64_t)timeout_ms;
+    if (up->timer_at != 0 && up->timer_at <= deadline)
+        return 0;
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_sec = timeout_ms / 1000;
+    its.it_value.tv_nsec = (timeout_ms % 1000) * 1000000L;
+    timerfd_settime(up->timer_fd, 0, &its, NULL);
+    up->timer_at = deadline;
     return 0;
-}
-
-/* After curl ran for its timeout: if the timerfd is idle but curl still waits for a deadline (it fired early, and
- * curl does not report an unchanged deadline again), arm it for that deadline. */
-static void rearm_timer(up_t *up)
-{
-    uint64_t now = h2o_now(up->loop);
-
-    if (up->timer_at != 0 || up->want_at == 0 || up->timer_due)
-        return;
-    arm_timer(up, up->want_at > now ? up->want_at - now : 1);
 }
 
 static void on_timerfd(h2o_socket_t *sock, const char *err)
@@ -1210,7 +1189,6 @@ static void on_timerfd(h2o_socket_t *sock, const char *err)
         return;
     up->timer_at = 0;
     drive(up, CURL_SOCKET_TIMEOUT, 0);
-    rearm_timer(up);
 }
 
 static void free_dead_socks(up_t *up)
@@ -1243,7 +1221,6 @@ static void on_kick(h2o_timeout_entry_t *entry)
     if (up->timer_due) {
         up->timer_due = false;
         drive(up, CURL_SOCKET_TIMEOUT, 0);
-        rearm_timer(up);
     }
     start_batch(up, &batch, take_pending(up, &batch) ? "shutdown" : NULL);
     reap_cancelled(up, NULL);
@@ -1346,11 +1323,13 @@ up_t *up_create_on_loop(h2o_loop_t *loop, const up_opts_t *opts)
     return up;
 }
 
-/* Loop mode: every job still queued or in flight ends UP_CANCELLED ("shutdown") and its callback runs now; callbacks
- * that submit more get those cancelled too, a bounded number of rounds. */
+/* Loop mode: every job still queued or in flight ends UP_CANCELLED ("shutdown") and its callback runs now. Callbacks
+ * that submit more get those cancelled too; after MAX_DESTROY_ROUNDS of that, what is left is freed unseen, as for a
+ * cancelled job. */
+#define MAX_DESTROY_ROUNDS 64
 static void destroy_on_loop(up_t *up)
 {
-    for (int round = 0; round < 64; round++) {
+    for (int round = 0;; round++) {
         h2o_linklist_t batch;
         h2o_linklist_init_anchor(&batch);
         take_pending(up, &batch);
@@ -1358,9 +1337,17 @@ static void destroy_on_loop(up_t *up)
         reap_cancelled(up, "shutdown");
         if (h2o_linklist_is_empty(&up->ready))
             break;
+        if (round == MAX_DESTROY_ROUNDS) {
+            for (h2o_linklist_t *n = up->ready.next; n != &up->ready; n = n->next) {
+                up_job_t *job = H2O_STRUCT_FROM_MEMBER(struct st_up_msg_t, _super.link, n)->_job;
+                job->cb = NULL;
+                job->_on_head = NULL;
+                job->_on_chunk = NULL;
+            }
+        }
         deliver_ready(up);
     }
-    curl_multi_cleanup(up->multi); /* may still report sockets removed */
+    curl_multi_cleanup(up->multi); /* may still report sockets removed and closed */
     up->multi = NULL;
     if (h2o_timeout_is_linked(&up->kick))
         h2o_timeout_unlink(&up->kick);
@@ -1368,15 +1355,6 @@ static void destroy_on_loop(up_t *up)
     free_dead_socks(up);
     h2o_socket_read_stop(up->timer_sock);
     h2o_socket_close(up->timer_sock); /* closes timer_fd */
-    /* messages posted after the last round (none unless a callback kept submitting): freed unseen */
-    while (!h2o_linklist_is_empty(&up->ready)) {
-        struct st_up_msg_t *m = H2O_STRUCT_FROM_MEMBER(struct st_up_msg_t, _super.link, up->ready.next);
-        h2o_linklist_unlink(&m->_super.link);
-        if (m->_kind == MSG_DONE)
-            up_job_free(m->_job);
-        else if (m->_kind == MSG_CHUNK)
-            free(H2O_STRUCT_FROM_MEMBER(chunk_t, msg, m));
-    }
 }
 
 void up_destroy(up_t *up)

@@ -187,8 +187,8 @@ struct st_up_job_t {
 up_t *up_create(const up_opts_t *opts);
 
 /* Starts a client whose transfers run on @loop itself (no worker thread): curl's sockets are watched by the loop
- * (each through a dup() of curl's descriptor), its timeouts by a timerfd, and results are delivered from a 0 ms
- * timeout of the loop, outside any curl call, in the same order and with the same guarantees as in thread mode.
+ * (connection sockets are opened and closed through it), its timeouts by a timerfd, and results are delivered from a 0
+ * ms timeout of the loop, outside any curl call, in the same order and with the same guarantees as in thread mode.
  * Every function taking this client or one of its jobs must then be called on @loop's thread, and up_destroy() too
  * (it runs the callbacks of the jobs it cancels at once). The receiver of a job is not used, but must still be set.
  * Returns NULL if the multi handle or the timerfd cannot be created. */

@@ -645,10 +645,10 @@ def test_node_zone_first(redis, influxd, proxy):
 
 
 class FakeBackend:
-    """An HTTP server in this process: /ping answers 204, /query answers @status with an InfluxDB-style
-    JSON error; it counts the /query requests it got."""
+    """An HTTP server in this process: /ping answers 204 (after @ping_delay seconds), /query answers @status with
+    an InfluxDB-style JSON error; it counts the /query requests it got."""
 
-    def __init__(self, status):
+    def __init__(self, status, ping_delay=0.0):
         import http.server
         import socketserver
         import threading
@@ -662,6 +662,7 @@ class FakeBackend:
 
             def answer(self):
                 if self.path.startswith("/ping"):
+                    time.sleep(ping_delay)
                     self.send_response(204)
                     self.send_header("X-Influxdb-Version", "1.6.7")
                     self.end_headers()
@@ -696,14 +697,24 @@ class FakeBackend:
 def fake_backend():
     made = []
 
-    def make(status):
-        f = FakeBackend(status)
+    def make(status, ping_delay=0.0):
+        f = FakeBackend(status, ping_delay)
         made.append(f)
         return f
 
     yield make
     for f in made:
         f.close()
+
+
+def test_first_query_after_start_finds_the_backend_healthy(redis, proxy, fake_backend):
+    """A node takes requests only once its first health checks have answered: a backend slow to answer its first
+    ping is not "no healthy backend" for the queries that come right after start-up."""
+    slow = fake_backend(400, ping_delay=0.4)
+    p = proxy(redis, {"S": {"url": slow.url}}, {"_default_": ["S"]})
+    r = pq_url(p, "SELECT * FROM m", "f")
+    assert r.status_code == 400, r.text  # the backend's own answer, passed through
+    assert slow.queries == 1
 
 
 def test_failover_on_5xx_but_not_on_4xx(redis, influxd, proxy, fake_backend):
