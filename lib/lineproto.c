@@ -112,11 +112,202 @@ void lp_iter_init(lp_iter_t *it, const char *body, size_t len, lp_precision_t pr
     it->_len = len;
     it->_pos = 0;
     it->_prec = prec;
+    it->_general_only = 0;
+    it->_fast_lines = 0;
+}
+
+void lp_iter_general_only(lp_iter_t *it)
+{
+    it->_general_only = 1;
+}
+
+/* ---- the fast path ------------------------------------------------------------------------------------
+ *
+ * Most lines are plain: no escape, no quote inside keys, sorted tags, short numbers. fast_line() accepts
+ * exactly such a line in one pass, with a byte table, and fills in the same lp_line_t the general path
+ * would; on anything else (every error included) it returns 0 and the general path below scans the line
+ * from its start, so results and error texts never depend on which path ran (the unit table and the
+ * fuzz target compare both). */
+
+/* Bytes that need no attention inside a key, a tag value or a number: all but , space = " \ CR LF TAB NUL. */
+static const unsigned char plain_byte[256] = {
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 0, 1, 1, /* 00 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 10 */
+    0, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 20 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, /* 30 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 50 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 70 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 80 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 90 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* a0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* b0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* c0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* d0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* e0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* f0 */
+};
+
+#define PLAIN(c) plain_byte[(unsigned char)(c)]
+
+/* A run of plain bytes from i; returns the first index not plain (or n). */
+static inline size_t plain_run(const char *b, size_t i, size_t n)
+{
+    while (i < n && PLAIN(b[i]))
+        i++;
+    return i;
+}
+
+/* One field value at b[i] (after '='): a short number, a boolean or a string without escapes and newlines.
+ * Returns the index just past it, or 0 when the general path must decide. */
+static size_t fast_value(const char *b, size_t i, size_t n)
+{
+    size_t start = i, digits = 0;
+    int dot = 0;
+    char c = b[i];
+
+    if (c == '"') {
+        for (i++; i < n; i++) {
+            if (b[i] == '"')
+                return i + 1;
+            if (b[i] == '\\' || b[i] == '\n')
+                return 0;
+        }
+        return 0;
+    }
+    if (c == 't' || c == 'f' || c == 'T' || c == 'F') {
+        size_t e = plain_run(b, i + 1, n), len = e - i;
+        if (len == 1 ||
+            (len == 4 &&
+             (memcmp(b + i, "true", 4) == 0 || memcmp(b + i, "TRUE", 4) == 0 || memcmp(b + i, "True", 4) == 0)) ||
+            (len == 5 &&
+             (memcmp(b + i, "false", 5) == 0 || memcmp(b + i, "FALSE", 5) == 0 || memcmp(b + i, "False", 5) == 0)))
+            return e;
+        return 0;
+    }
+    if (c == '-')
+        i++;
+    for (; i < n; i++) {
+        c = b[i];
+        if (c >= '0' && c <= '9')
+            digits++;
+        else if (c == '.' && !dot)
+            dot = 1;
+        else
+            break;
+    }
+    if (digits == 0)
+        return 0;
+    if (i < n && b[i] == 'i') {
+        /* 19 digits may be out of range: the general path checks */
+        if (dot || digits >= MAX_INT64_DIGITS)
+            return 0;
+        i++;
+    } else if (i - start >= MAX_FLOAT64_DIGITS) {
+        return 0;
+    }
+    return i;
+}
+
+/* The line starting at it->_pos, if plain: fills *l, moves the iterator past it and returns 1; else 0. */
+static int fast_line(lp_iter_t *it, lp_line_t *l)
+{
+    const char *b = it->_buf + it->_pos;
+    size_t n = it->_len - it->_pos, i, k, tags = 0, fields, prev_key = 0, prev_len = 0, ts = 0, end;
+    uint64_t v = 0;
+    int64_t ns;
+
+    if (n == 0 || !PLAIN(b[0]) || b[0] == '#')
+        return 0;
+    i = plain_run(b, 1, n);
+    if (i >= n)
+        return 0;
+    k = i; /* measurement length */
+    if (b[i] == ',') {
+        tags = i + 1;
+        for (;;) {
+            size_t key = i + 1, e = plain_run(b, key, n);
+            if (e == key || e >= n || b[e] != '=')
+                return 0;
+            if (prev_len != 0) {
+                size_t m = prev_len < e - key ? prev_len : e - key;
+                int c = memcmp(b + prev_key, b + key, m);
+                if (c > 0 || (c == 0 && prev_len >= e - key)) /* unsorted or duplicate */
+                    return 0;
+            }
+            prev_key = key;
+            prev_len = e - key;
+            i = plain_run(b, e + 1, n);
+            if (i == e + 1 || i >= n)
+                return 0;
+            if (b[i] == ' ')
+                break;
+            if (b[i] != ',')
+                return 0;
+        }
+    }
+    if (b[i] != ' ')
+        return 0;
+    fields = ++i;
+    for (;;) {
+        size_t e = plain_run(b, i, n);
+        if (e == i || e + 1 >= n || b[e] != '=')
+            return 0;
+        i = fast_value(b, e + 1, n);
+        if (i == 0)
+            return 0;
+        if (i >= n || b[i] != ',')
+            break;
+        i++;
+    }
+    end = i;
+    if (i < n && b[i] == ' ') {
+        size_t d;
+        ts = ++i;
+        if (i < n && b[i] == '-')
+            i++;
+        for (d = i; i < n && b[i] >= '0' && b[i] <= '9'; i++)
+            v = v * 10 + (uint64_t)(b[i] - '0');
+        /* 19 digits fit in v; beyond MAX_NANO_TIME the general path words the error */
+        if (i == d || i - d > MAX_INT64_DIGITS || v > (uint64_t)MAX_NANO_TIME)
+            return 0;
+        end = i;
+    }
+    if (end < n && b[end] != '\n')
+        return 0;
+    if (end > LP_MAX_KEY_LENGTH - 8)
+        return 0;
+    memset(l, 0, sizeof(*l));
+    if (ts != 0) {
+        int64_t sv = b[ts] == '-' ? -(int64_t)v : (int64_t)v;
+        if (__builtin_mul_overflow(sv, lp_precision_ns(it->_prec), &ns) || ns < MIN_NANO_TIME || ns > MAX_NANO_TIME)
+            return 0;
+        l->ts = b + ts;
+        l->ts_len = end - ts;
+        l->ts_ns = ns;
+    }
+    l->line = b;
+    l->line_len = end;
+    l->measurement = b;
+    l->measurement_len = k;
+    if (tags != 0) {
+        l->tags = b + tags;
+        l->tags_len = fields - 1 - tags;
+    }
+    l->fields = b + fields;
+    l->fields_len = (ts != 0 ? ts - 1 : end) - fields;
+    it->_pos += end + 1;
+    return 1;
 }
 
 int lp_iter_next(lp_iter_t *it, lp_line_t *line)
 {
     while (it->_pos < it->_len) {
+        if (!it->_general_only && fast_line(it, line)) {
+            it->_fast_lines++;
+            return 1;
+        }
         const char *blk = it->_buf + it->_pos;
         size_t end = scan_line(it->_buf, it->_pos, it->_len);
         size_t len = end - it->_pos, start;

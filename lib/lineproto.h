@@ -104,10 +104,15 @@ typedef struct st_lp_iter_t {
     size_t _len;
     size_t _pos;
     lp_precision_t _prec;
+    int _general_only;
+    size_t _fast_lines; /* lines the fast path took (tests) */
 } lp_iter_t;
 
 /* Starts iterating over body[0..len). The body is borrowed and must outlive the iteration. */
 void lp_iter_init(lp_iter_t *it, const char *body, size_t len, lp_precision_t prec);
+/* Tests: scan every line with the general scanner only, never the fast path for plain lines (both give
+ * the same results; the unit table and the fuzz target compare them). */
+void lp_iter_general_only(lp_iter_t *it);
 
 /*
  * Fills *line with the next non-blank, non-comment line and returns 1, or returns 0 at the end of the

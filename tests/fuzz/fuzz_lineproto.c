@@ -2,7 +2,8 @@
  * libFuzzer driver for lib/lineproto: the input is a /write body. Every line is parsed and validated,
  * its measurement and string-like slices unescaped, and its error text built into a bounded buffer, so
  * a read outside the body or an inconsistent slice shows up under ASan/UBSan. The first input byte picks
- * the precision, so timestamp scaling and range checks are exercised too.
+ * the precision, so timestamp scaling and range checks are exercised too. Every body is also scanned
+ * with the general scanner only, and each line must come out of both paths the same.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -32,12 +33,23 @@ static void unescape_all(const lp_line_t *l)
     lp_unescape(LP_ESC_STRING, l->fields, l->fields_len, out, sizeof(out));
 }
 
+/* The fast path for plain lines must give exactly what the general scanner gives. */
+static void same_line(const lp_line_t *a, const lp_line_t *b)
+{
+    if (a->line != b->line || a->line_len != b->line_len || a->err != b->err || a->measurement != b->measurement ||
+        a->measurement_len != b->measurement_len || a->tags != b->tags || a->tags_len != b->tags_len ||
+        a->fields != b->fields || a->fields_len != b->fields_len || a->ts != b->ts || a->ts_len != b->ts_len ||
+        a->ts_ns != b->ts_ns || a->_err_arg != b->_err_arg || a->_err_arg_len != b->_err_arg_len ||
+        a->_err_num != b->_err_num)
+        abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char msg[512], reason[128];
     lp_errbuf_t eb;
-    lp_iter_t it;
-    lp_line_t l;
+    lp_iter_t it, general;
+    lp_line_t l, g;
     size_t nvalid = 0, len;
     const char *m;
     char *body;
@@ -56,7 +68,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(body, data, size);
     lp_errbuf_init(&eb, msg, sizeof(msg));
     lp_iter_init(&it, body, size, prec);
+    lp_iter_init(&general, body, size, prec);
+    lp_iter_general_only(&general);
     while (lp_iter_next(&it, &l)) {
+        if (!lp_iter_next(&general, &g))
+            abort();
+        same_line(&l, &g);
         check_slice((const uint8_t *)body, size, l.line, l.line_len);
         check_slice((const uint8_t *)body, size, l.measurement, l.measurement_len);
         if (l.err != 0) {
@@ -73,6 +90,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         unescape_all(&l);
     }
+    if (lp_iter_next(&general, &g))
+        abort();
     /* the text may hold NUL bytes copied from the lines; it is terminated right after len */
     m = lp_errbuf_finish(&eb, nvalid, &len);
     if (m[len] != '\0' || len >= sizeof(msg))

@@ -20,6 +20,46 @@
 
 #include "lineproto.h"
 
+/* Every body goes through two iterators, the usual one (fast path for plain lines) and one limited to
+ * the general scanner; each line must come out of both the same, field by field. */
+typedef struct st_both_iter_t {
+    lp_iter_t fast, general;
+} both_iter_t;
+
+static void both_init(both_iter_t *it, const char *body, size_t len, lp_precision_t prec)
+{
+    lp_iter_init(&it->fast, body, len, prec);
+    lp_iter_init(&it->general, body, len, prec);
+    lp_iter_general_only(&it->general);
+}
+
+static int both_next(both_iter_t *it, lp_line_t *l)
+{
+    lp_line_t g;
+    int rf = lp_iter_next(&it->fast, l), rg = lp_iter_next(&it->general, &g);
+
+    assert_int_equal(rf, rg);
+    if (rf == 0)
+        return 0;
+    assert_ptr_equal(l->line, g.line);
+    assert_int_equal(l->line_len, g.line_len);
+    assert_int_equal(l->err, g.err);
+    assert_ptr_equal(l->measurement, g.measurement);
+    assert_int_equal(l->measurement_len, g.measurement_len);
+    assert_ptr_equal(l->tags, g.tags);
+    assert_int_equal(l->tags_len, g.tags_len);
+    assert_ptr_equal(l->fields, g.fields);
+    assert_int_equal(l->fields_len, g.fields_len);
+    assert_ptr_equal(l->ts, g.ts);
+    assert_int_equal(l->ts_len, g.ts_len);
+    assert_int_equal(l->ts_ns, g.ts_ns);
+    assert_ptr_equal(l->_err_arg, g._err_arg);
+    assert_int_equal(l->_err_arg_len, g._err_arg_len);
+    assert_int_equal(l->_err_num, g._err_num);
+    assert_int_equal(it->fast._pos, it->general._pos);
+    return 1;
+}
+
 typedef struct st_case_t {
     const char *body;
     size_t len;
@@ -367,12 +407,12 @@ static const case_t cases[] = {
 /* Parses a one-line body through the iterator; fails the test unless exactly one line comes out. */
 static void parse_one(const char *body, size_t len, lp_precision_t prec, lp_line_t *l)
 {
-    lp_iter_t it;
+    both_iter_t it;
     lp_line_t extra;
 
-    lp_iter_init(&it, body, len, prec);
-    assert_int_equal(lp_iter_next(&it, l), 1);
-    assert_int_equal(lp_iter_next(&it, &extra), 0);
+    both_init(&it, body, len, prec);
+    assert_int_equal(both_next(&it, l), 1);
+    assert_int_equal(both_next(&it, &extra), 0);
 }
 
 static int check_case(size_t idx, const case_t *c)
@@ -537,14 +577,14 @@ typedef struct st_body_line_t {
 
 static void check_body(const char *body, size_t len, lp_precision_t prec, const body_line_t *want, size_t nwant)
 {
-    lp_iter_t it;
+    both_iter_t it;
     lp_line_t l;
     size_t i = 0;
     char name[512];
     ssize_t n;
 
-    lp_iter_init(&it, body, len, prec);
-    while (lp_iter_next(&it, &l)) {
+    both_init(&it, body, len, prec);
+    while (both_next(&it, &l)) {
         assert_true(i < nwant);
         if (want[i].line != NULL) {
             assert_int_equal(l.line_len, strlen(want[i].line));
@@ -606,21 +646,67 @@ static void test_write_body_vectors(void **state)
 }
 
 /* bodies without any point: nothing comes out */
+/* Plain lines take the fast path, every other shape the general scanner (both_next compares them). */
+static void test_fast_path_taken(void **state)
+{
+    static const char plain[] = "cpu,host=server01,region=uswest value=7.49,count=123i 1700000123000000000\n"
+                                "mem free=1i,ok=true,s=\"a b,c=d\"\n"
+                                "disk v=-.5 -12\n"
+                                "net,a=1,b=2,c=3 x=1.,y=F";
+    static const char *const general[] = {
+        "cpu,host=a\\ b v=1",         /* escape */
+        "cpu,b=1,a=2 v=1",            /* unsorted tags */
+        "cpu,a=1,a=2 v=1",            /* duplicate tags: an error */
+        "cpu  v=1",                   /* two blanks */
+        "cpu v=1e3",                  /* exponent */
+        "cpu v=1 123\r",              /* CRLF */
+        "cpu v=\"multi\nline\"",      /* newline in a string */
+        "cpu v=1 ",                   /* trailing blank */
+        "cpu v=1234567890123456789i", /* 19 digits */
+        "# comment\ncpu v=1",         /* the comment goes the general way, the next line is fast again */
+        "\tcpu v=1",                  /* leading blank */
+        "cpu v=1 99999999999999999",  /* out of range at precision h */
+    };
+    both_iter_t it;
+    lp_line_t l;
+    size_t i, n = 0;
+
+    (void)state;
+    both_init(&it, plain, sizeof(plain) - 1, LP_PREC_NS);
+    while (both_next(&it, &l)) {
+        assert_int_equal(l.err, 0);
+        n++;
+    }
+    assert_int_equal(n, 4);
+    assert_int_equal(it.fast._fast_lines, 4);
+    assert_int_equal(it.general._fast_lines, 0);
+    for (i = 0; i < sizeof(general) / sizeof(general[0]); i++) {
+        both_init(&it, general[i], strlen(general[i]),
+                  i + 1 == sizeof(general) / sizeof(general[0]) ? LP_PREC_H : LP_PREC_NS);
+        n = 0;
+        while (both_next(&it, &l))
+            n++;
+        assert_true(n >= 1);
+        if (it.fast._fast_lines != (strncmp(general[i], "# ", 2) == 0 ? 1u : 0u))
+            fail_msg("case %zu took the fast path: %s", i, general[i]);
+    }
+}
+
 static void test_no_lines(void **state)
 {
     static const char *const bodies[] = {
         "", "\n", "\n\n\n", "\r\n", " \t\r\n", "# only a comment", "  # indented\n\t#tab\n", "#a=\"b c\"\n"};
-    lp_iter_t it;
+    both_iter_t it;
     lp_line_t l;
     size_t i;
 
     (void)state;
     for (i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
-        lp_iter_init(&it, bodies[i], strlen(bodies[i]), LP_PREC_NS);
-        assert_int_equal(lp_iter_next(&it, &l), 0);
+        both_init(&it, bodies[i], strlen(bodies[i]), LP_PREC_NS);
+        assert_int_equal(both_next(&it, &l), 0);
     }
-    lp_iter_init(&it, "\0\0\0", 3, LP_PREC_NS);
-    assert_int_equal(lp_iter_next(&it, &l), 0);
+    both_init(&it, "\0\0\0", 3, LP_PREC_NS);
+    assert_int_equal(both_next(&it, &l), 0);
 }
 
 static void test_body_splitting(void **state)
@@ -651,15 +737,15 @@ static void test_partial_write_message(void **state)
     static const char body[] = "cpu v=1\ncpu v=2 x\ncpu v=3 y\n";
     char msg[256];
     lp_errbuf_t eb;
-    lp_iter_t it;
+    both_iter_t it;
     lp_line_t l;
     size_t nvalid = 0, len;
     const char *m;
 
     (void)state;
     lp_errbuf_init(&eb, msg, sizeof(msg));
-    lp_iter_init(&it, body, sizeof(body) - 1, LP_PREC_NS);
-    while (lp_iter_next(&it, &l)) {
+    both_init(&it, body, sizeof(body) - 1, LP_PREC_NS);
+    while (both_next(&it, &l)) {
         if (l.err == 0)
             nvalid++;
         else
@@ -679,14 +765,14 @@ static void test_all_invalid_message(void **state)
     static const char body[] = "cpu v=1 x\ncpu v=2 y";
     char msg[128];
     lp_errbuf_t eb;
-    lp_iter_t it;
+    both_iter_t it;
     lp_line_t l;
     size_t len;
 
     (void)state;
     lp_errbuf_init(&eb, msg, sizeof(msg));
-    lp_iter_init(&it, body, sizeof(body) - 1, LP_PREC_NS);
-    while (lp_iter_next(&it, &l))
+    both_init(&it, body, sizeof(body) - 1, LP_PREC_NS);
+    while (both_next(&it, &l))
         lp_errbuf_add(&eb, &l);
     assert_string_equal(lp_errbuf_finish(&eb, 0, &len),
                         "unable to parse 'cpu v=1 x': bad timestamp\nunable to parse 'cpu v=2 y': bad timestamp");
@@ -942,6 +1028,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_influxd_table),
+        cmocka_unit_test(test_fast_path_taken),
         cmocka_unit_test(test_error_message_quotes_line),
         cmocka_unit_test(test_scankey_vectors),
         cmocka_unit_test(test_rapidcheck_vectors),
