@@ -1004,6 +1004,12 @@ static void on_sock_readable(h2o_socket_t *sock, const char *err)
 {
     up_sock_t *us = sock->data;
 
+    if ((us->what & CURL_POLL_IN) == 0) {
+        /* still registered (see on_curl_socket) but curl is not reading: an idle connection the server closed, or
+         * bytes nobody asked for; curl sees either when it next uses the connection */
+        h2o_socket_read_stop(sock);
+        return;
+    }
     drive(us->up, us->fd, CURL_CSELECT_IN | (err != NULL ? CURL_CSELECT_ERR : 0));
 }
 
@@ -1120,10 +1126,10 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
     if (what == CURL_POLL_REMOVE) {
         if (us == NULL)
             return 0;
-        if (us->owned) { /* idle in curl's cache, or about to be closed: stop watching, keep the wrapper */
+        if (us->owned) { /* idle in curl's cache, or about to be closed: keep the wrapper */
+            /* and its epoll registration: the next transfer on this connection would only add it again (two system
+             * calls per transfer); on_sock_readable() drops it if the socket turns readable while idle */
             us->what = 0;
-            if (h2o_socket_is_reading(us->sock))
-                h2o_socket_read_stop(us->sock);
         } else {
             sock_retire(us); /* closes the dup */
         }
@@ -1137,12 +1143,10 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
     }
     curl_multi_assign(up->multi, fd, us);
     us->what = what;
-    if ((what & CURL_POLL_IN) != 0) {
-        if (!h2o_socket_is_reading(us->sock))
-            h2o_socket_read_start(us->sock, on_sock_readable);
-    } else if (h2o_socket_is_reading(us->sock)) {
-        h2o_socket_read_stop(us->sock);
-    }
+    /* Not reading is left registered too (on_sock_readable() stops it if it fires meanwhile): curl asks for OUT only
+     * while it sends a request, and IN again right after. */
+    if ((what & CURL_POLL_IN) != 0 && !h2o_socket_is_reading(us->sock))
+        h2o_socket_read_start(us->sock, on_sock_readable);
     if ((what & CURL_POLL_OUT) != 0 && !us->write_armed) {
         us->write_armed = true;
         h2o_socket_notify_write(us->sock, on_sock_writable);

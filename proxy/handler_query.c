@@ -265,6 +265,7 @@ static int send_query(query_req_t *q, size_t b, h2o_iovec_t stmt, int whole)
     }
     q->pending++;
     up_submit(q->thread->up, j->job);
+    hu_keep_polled(q->req);
     return 0;
 }
 

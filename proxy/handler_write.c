@@ -330,6 +330,8 @@ void ip_handle_write(h2o_req_t *req)
     }
     if (w->pending == 0)
         respond(w);
+    else
+        hu_keep_polled(req);
 Exit:
     ubuf_free(&plain);
 }

@@ -7,6 +7,8 @@
 #include "http_util.h"
 
 #include <stdio.h>
+#include <unistd.h>
+#include <sys/socket.h>
 #include <string.h>
 #include "server.h"
 #include "util.h"
@@ -249,4 +251,84 @@ void hu_form_add(ubuf_t *u, const char *name, const char *value, size_t len, h2o
     ubuf_append(u, name, strlen(name));
     ubuf_append(u, "=", 1);
     ubuf_append(u, e.base, e.len);
+}
+
+/* ---- keeping a connection polled while its answer is pending ----
+ *
+ * h2o 2.2.5 stops reading an HTTP/1 connection once a request is complete (the socket leaves epoll: EPOLL_CTL_DEL)
+ * and starts again when the answer has been sent (EPOLL_CTL_ADD). For a request answered later, after the backends,
+ * the two calls happen in different loop iterations and both reach the kernel: about a tenth of the write path's
+ * CPU. hu_keep_polled() starts "reading" again at once with the loop's DONT_READ flag set, in the same iteration, so
+ * the registration never changes: the loop then only reports readiness and reads nothing, and the request, whose
+ * header and body slices point into the connection's input buffer, stays untouched. If the client sends something
+ * meanwhile (a pipelined request, or it closes), the callback stops polling; after the answer h2o starts reading
+ * again and finds it, as it would have. When the request is disposed (after its answer, or with its connection),
+ * the flag is cleared, before h2o reads the next request.
+ *
+ * The flag lives in the loop's private socket struct, which starts with the public h2o_socket_t, the descriptor
+ * and the flags (lib/common/socket/evloop.c.h, struct st_h2o_evloop_socket_t). hu_keep_polled_check() verifies
+ * that layout on real sockets of this libh2o before anything relies on it. */
+
+struct evloop_socket_head {
+    h2o_socket_t super;
+    int fd;
+    int flags;
+};
+
+static int keep_polled_enabled;
+
+static struct evloop_socket_head *evloop_head(h2o_socket_t *sock)
+{
+    return (struct evloop_socket_head *)sock;
+}
+
+int hu_keep_polled_check(h2o_loop_t *loop)
+{
+    int fds[2], ok = 0;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+        return 0;
+    h2o_socket_t *a = h2o_evloop_socket_create(loop, fds[0], H2O_SOCKET_FLAG_DONT_READ);
+    h2o_socket_t *b = h2o_evloop_socket_create(loop, fds[1], 0);
+    ok = evloop_head(a)->fd == fds[0] && evloop_head(a)->flags == H2O_SOCKET_FLAG_DONT_READ &&
+         evloop_head(b)->fd == fds[1] && evloop_head(b)->flags == 0;
+    h2o_socket_close(a);
+    h2o_socket_close(b);
+    keep_polled_enabled = ok;
+    return ok;
+}
+
+typedef struct st_keep_polled_t {
+    h2o_socket_t *sock;
+} keep_polled_t;
+
+static void on_readable_while_pending(h2o_socket_t *sock, const char *err)
+{
+    (void)err;
+    evloop_head(sock)->flags &= ~H2O_SOCKET_FLAG_DONT_READ;
+    h2o_socket_read_stop(sock);
+}
+
+/* Runs when the request's pool is cleared: after its answer (h2o then reads the next request) or when the
+ * connection closes (before the socket is closed and freed). */
+static void on_keep_polled_dispose(void *p)
+{
+    keep_polled_t *k = p;
+
+    evloop_head(k->sock)->flags &= ~H2O_SOCKET_FLAG_DONT_READ;
+    if (k->sock->_cb.read == on_readable_while_pending)
+        h2o_socket_read_stop(k->sock);
+}
+
+void hu_keep_polled(h2o_req_t *req)
+{
+    if (!keep_polled_enabled || req->version >= 0x200 || req->conn->callbacks->get_socket == NULL)
+        return;
+    h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
+    if (sock == NULL || sock->ssl != NULL || h2o_socket_is_reading(sock))
+        return;
+    keep_polled_t *k = h2o_mem_alloc_shared(&req->pool, sizeof(*k), on_keep_polled_dispose);
+    k->sock = sock;
+    evloop_head(sock)->flags |= H2O_SOCKET_FLAG_DONT_READ;
+    h2o_socket_read_start(sock, on_readable_while_pending);
 }

@@ -49,4 +49,14 @@ int hu_hexval(int c);
 /* The reason phrase for @status. */
 const char *hu_reason(int status);
 
+/* Keeps the HTTP/1 connection of @req registered with the loop's epoll while its answer is pending, without reading
+ * from it (see http_util.c): saves the two epoll_ctl calls h2o 2.2.5 makes per request that is answered later. Call
+ * it from a handler that answers asynchronously; harmless when the answer goes out at once. Does nothing for
+ * HTTP/2, TLS, or unless hu_keep_polled_check() passed. */
+void hu_keep_polled(h2o_req_t *req);
+
+/* Checks, on @loop, that the socket fields hu_keep_polled() uses are where it expects them in this libh2o, and
+ * enables it if so. Call once at start-up, before the loop threads run. Returns whether it is enabled. */
+int hu_keep_polled_check(h2o_loop_t *loop);
+
 #endif

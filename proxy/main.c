@@ -410,6 +410,9 @@ static int start_threads(const cfg_t *cfg)
         ip_server.threads[i].listen_fd = fd;
     }
     init_thread(&ip_server.threads[0], ip_server.threads[0].listen_fd);
+    if (!hu_keep_polled_check(ip_server.threads[0].loop))
+        ip_log(IP_LOG_WARN, "libh2o's socket layout is not the one expected: connections leave epoll while answers are "
+                            "pending (two more system calls per request)");
     if (ip_health_start(&ip_server.threads[0], err, sizeof(err)) != 0 ||
         ip_udp_start(&ip_server.threads[0], &cfg->node, err, sizeof(err)) != 0) {
         ip_log(IP_LOG_ERROR, "%s", err);

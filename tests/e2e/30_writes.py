@@ -10,13 +10,14 @@ are compared.
 import gzip
 import itertools
 import json
+import signal
 import socket
 import time
 
 import pytest
 import requests
 
-from helpers import free_port, wait_until
+from helpers import cpu_seconds, free_port, http_request, read_responses, wait_until
 
 PRECISION_NS = {"n": 1, "ns": 1, "u": 1000, "us": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
                 "h": 3600 * 10**9}
@@ -835,3 +836,55 @@ def test_queued_writes_survive_sigkill_of_the_proxy(cl, redis, influxd, proxy):
     want["only2"] = [((i + 1) * 10**9, {"v": i}) for i in range(20)]
     wait_until(lambda: stored(d2, "sk") == want, 10, interval=0.2, what="replay to D2 after the restart")
     wait_until(lambda: node.meta()["queues"]["D2"]["records"] == 0, 5, what="D2 queue empty")
+
+
+# ---- a connection while its answer is pending ---------------------------------------------------------------
+
+
+def test_request_pipelined_while_a_write_is_pending(redis, influxd, proxy):
+    """A second request that arrives on the connection while the first write waits for its backend is answered
+    after it, in order, and both writes land; the daemon does not spin meanwhile."""
+    x = influxd(dbs=["pp"])
+    node = proxy(redis, {"X": {"url": x.url}}, {"_default_": ["X"]})
+    wait_until(lambda: node.meta()["backendStatus"]["X"] is True, 10, what="X healthy")
+    s = socket.create_connection(("127.0.0.1", node.port))
+    x.signal(signal.SIGSTOP)
+    try:
+        s.sendall(http_request("POST", "/write?db=pp", b"pipe v=1 1000000000\n"))
+        time.sleep(0.2)
+        cpu0 = cpu_seconds(node.pid)
+        s.sendall(http_request("POST", "/write?db=pp", b"pipe v=2 2000000000\n"))
+        time.sleep(0.5)
+        busy = cpu_seconds(node.pid) - cpu0
+    finally:
+        x.signal(signal.SIGCONT)
+    assert read_responses(s, 2) == [(204, b""), (204, b"")]
+    # and the connection goes on as usual
+    s.sendall(http_request("GET", "/ping"))
+    assert read_responses(s, 1)[0][0] == 204
+    s.close()
+    assert stored(x, "pp") == {"pipe": [(10**9, {"v": 1}), (2 * 10**9, {"v": 2})]}
+    assert busy < 0.25, "the daemon used %.2f s of CPU in 0.5 s while the answer was pending" % busy
+
+
+def test_client_closing_while_its_write_is_pending(redis, influxd, proxy):
+    """A client that goes away while its write waits for the backend costs nothing meanwhile (no busy loop on the
+    closed connection), and the daemon serves the next clients as usual."""
+    x = influxd(dbs=["pc"])
+    node = proxy(redis, {"X": {"url": x.url}}, {"_default_": ["X"]})
+    wait_until(lambda: node.meta()["backendStatus"]["X"] is True, 10, what="X healthy")
+    x.signal(signal.SIGSTOP)
+    try:
+        s = socket.create_connection(("127.0.0.1", node.port))
+        s.sendall(http_request("POST", "/write?db=pc", b"gone v=1 1000000000\n"))
+        time.sleep(0.2)
+        s.close()
+        cpu0 = cpu_seconds(node.pid)
+        time.sleep(0.5)
+        busy = cpu_seconds(node.pid) - cpu0
+    finally:
+        x.signal(signal.SIGCONT)
+    assert busy < 0.25, "the daemon used %.2f s of CPU in 0.5 s after the client left" % busy
+    r = post_write(node, "next v=1 2000000000\n", {"db": "pc"})
+    assert r.status_code == 204, r.text
+    assert stored(x, "pc")["next"] == [(2 * 10**9, {"v": 1})]

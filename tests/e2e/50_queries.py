@@ -13,12 +13,14 @@ cluster.
 
 import json
 import signal
+import socket
 import time
 
 import pytest
 import requests
 
-from helpers import influxd_query_requests, proc_status_kb, query_raw, wait_until
+from helpers import (cpu_seconds, http_request, influxd_query_requests, proc_status_kb, query_raw, read_responses,
+                     wait_until)
 
 T0 = 1700000000  # seconds; every point has an explicit timestamp
 DBS = ("q", "probe", "other", "big")
@@ -758,3 +760,29 @@ def test_backend_replaying_its_queue_is_not_queried(redis, influxd, proxy):
     wait_until(lambda: p.meta()["queues"]["X"]["records"] == 0, 60, what="X's queue replayed")
     assert host_of(pq_url(p, "SELECT * FROM m", db)) == "x"
     assert series_of(query_raw(s.x.url, "SELECT count(v) FROM fill", db=db))[0]["values"][0][1] == 200000
+
+
+def test_request_pipelined_while_a_query_is_pending(redis, influxd, proxy):
+    """A request that arrives on the connection while a query waits for its backend is answered after it, in
+    order; the daemon does not spin meanwhile."""
+    x = influxd(dbs=("pq",))
+    assert x.write("m,host=x v=1i %d\n" % T0, "pq", precision="s").status_code == 204
+    p = proxy(redis, {"X": {"url": x.url}}, {"_default_": ["X"]})
+    wait_until(lambda: healthy(p, "X") is True, 10, what="X healthy")
+    want = query_raw(x.url, "SELECT * FROM m", db="pq").content
+    s = socket.create_connection(("127.0.0.1", p.port))
+    x.signal(signal.SIGSTOP)
+    try:
+        s.sendall(http_request("GET", "/query?db=pq&q=SELECT+*+FROM+m"))
+        time.sleep(0.2)
+        cpu0 = cpu_seconds(p.pid)
+        s.sendall(http_request("GET", "/query?db=pq&q=SELECT+v+FROM+m"))
+        time.sleep(0.5)
+        busy = cpu_seconds(p.pid) - cpu0
+    finally:
+        x.signal(signal.SIGCONT)
+    got = read_responses(s, 2)
+    s.close()
+    assert got[0] == (200, want)
+    assert got[1] == (200, query_raw(x.url, "SELECT v FROM m", db="pq").content)
+    assert busy < 0.25, "the daemon used %.2f s of CPU in 0.5 s while the answer was pending" % busy

@@ -421,3 +421,37 @@ class AuthInfluxd(Influxd):
 
     def write(self, body, db, precision=None, **params):
         return super().write(body, db, precision, u=self.username, p=self.password, **params)
+
+
+def http_request(method, path, body=b""):
+    return (b"%s %s HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % (method.encode(), path.encode(), len(body))
+            + body)
+
+
+def read_responses(sock, n, timeout=10):
+    """The next @n HTTP/1.1 responses on @sock (each with a Content-Length, or none for 204): [(status, body)]."""
+    sock.settimeout(timeout)
+    buf, out = b"", []
+    while len(out) < n:
+        head_end = buf.find(b"\r\n\r\n")
+        if head_end >= 0:
+            head = buf[:head_end].decode("latin-1").split("\r\n")
+            length = 0
+            for h in head[1:]:
+                k, _, v = h.partition(":")
+                if k.strip().lower() == "content-length":
+                    length = int(v)
+            if len(buf) >= head_end + 4 + length:
+                out.append((int(head[0].split()[1]), buf[head_end + 4:head_end + 4 + length]))
+                buf = buf[head_end + 4 + length:]
+                continue
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed after %d of %d answers" % (len(out), n)
+        buf += chunk
+    return out
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

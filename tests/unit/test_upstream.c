@@ -22,6 +22,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -172,7 +173,7 @@ static void respond(int fd, const char *method, const char *target, const char *
     char enc[64];
     long n;
 
-    if (strcmp(target, "/ping") == 0) {
+    if (strcmp(target, "/ping") == 0 || strcmp(target, "/idle-close") == 0) {
         send_fmt(fd, "HTTP/1.1 204 No Content\r\nX-Influxdb-Version: 1.8.10\r\n\r\n");
     } else if (strcmp(target, "/echo") == 0) {
         if (head_get(head, "Content-Encoding", enc, sizeof(enc)) != 0)
@@ -291,6 +292,10 @@ static void *conn_main(void *arg)
         len -= head_len + body_len;
         if (strcmp(target, "/close") == 0)
             break;
+        if (strcmp(target, "/idle-close") == 0) { /* a keep-alive answer, then the server drops the idle connection */
+            usleep(50 * 1000);
+            break;
+        }
     }
 Done:
     free(buf);
@@ -883,6 +888,46 @@ static void test_keepalive(void **state)
     free(r1.body);
     free(r2.body);
     free(r3.body);
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The server closes a keep-alive connection while it idles in the cache: nothing spins meanwhile (in loop mode the
+ * idle connection stays registered with the loop), and the next request opens a new connection. */
+static void test_server_closes_idle_connection(void **state)
+{
+    fx_t *fx = *state;
+    result_t r1 = {0}, r2 = {0};
+    char url[128];
+    int before = atomic_load(&srv.accepted);
+    url_of(url, sizeof(url), "/idle-close");
+    up_req_t req1 = req_for(fx, UP_GET, url, &r1);
+    fetch(fx, &req1, &r1);
+    assert_int_equal(r1.klass, UP_OK);
+    double cpu0 = cpu_seconds();
+    uint64_t until = now_ms() + 300;
+    while (now_ms() < until) {
+        if (loop_mode)
+            h2o_evloop_run(fx->loop, 10);
+        else
+            usleep(10 * 1000);
+    }
+    double busy = cpu_seconds() - cpu0;
+    if (busy > 0.1)
+        fail_msg("%.3f s of CPU in 0.3 s with a closed connection in the cache", busy);
+    url_of(url, sizeof(url), "/ping");
+    up_req_t req2 = req_for(fx, UP_GET, url, &r2);
+    fetch(fx, &req2, &r2);
+    assert_int_equal(r2.klass, UP_OK);
+    assert_int_equal(atomic_load(&srv.accepted) - before, 2);
+    free(r1.body);
+    free(r2.body);
 }
 
 /* Waits until the server has had @want requests; on the loop, the loop has to run for the transfers to go on. */
@@ -1586,6 +1631,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_body_parts, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_basic_auth, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_keepalive, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_server_closes_idle_connection, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cancel, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_from_callback, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_releases_connection, fx_setup_one_conn, fx_teardown),
