@@ -6,6 +6,8 @@
  * set and of the node's `nexts`. A backend that appears both in the keymap and in `nexts` gets the
  * line once. The unescaped measurement is needed only for the lookup, so it lives in a stack buffer;
  * a measurement longer than that cannot be a configured keymap and falls back to m:_default_.
+ * A backend's lines are copied only once they stop being a plain run of the body (borrow_body): in the
+ * usual write, every line with its time and every line for every backend, each gets the body itself.
  */
 #include "route.h"
 
@@ -24,7 +26,9 @@ void rt_write_init(rt_write_t *w, size_t nbackends, size_t body_cap)
     w->nbackends = nbackends;
     w->bodies = calloc(nbackends + 1, sizeof(*w->bodies));
     w->nlines = calloc(nbackends + 1, sizeof(*w->nlines));
-    if (w->bodies == NULL || w->nlines == NULL)
+    w->out = calloc(nbackends + 1, sizeof(*w->out));
+    w->_views = calloc(nbackends + 1, sizeof(*w->_views));
+    if (w->bodies == NULL || w->nlines == NULL || w->out == NULL || w->_views == NULL)
         abort();
     for (size_t i = 0; i < nbackends; i++)
         ubuf_init(&w->bodies[i], body_cap);
@@ -37,6 +41,8 @@ void rt_write_free(rt_write_t *w)
         ubuf_free(&w->bodies[i]);
     free(w->bodies);
     free(w->nlines);
+    free(w->out);
+    free(w->_views);
     ubuf_free(&w->errors);
 }
 
@@ -58,6 +64,23 @@ static void add_error(rt_write_t *w, const char *line, size_t len, const char *r
 
 static int append_line(rt_write_t *w, size_t b, const lp_line_t *l, const char *ts, size_t tslen)
 {
+    struct st_rt_view_t *v = &w->_views[b];
+
+    if (!v->copied) {
+        /* still a run of the body: grow it if this line follows on, as it stands, with its '\n' */
+        size_t off = (size_t)(l->line - w->_body), len = l->line_len + 1;
+        if (w->borrow_body && tslen == 0 && off + l->line_len < w->_body_len && l->line[l->line_len] == '\n' &&
+            (v->len == 0 || off == v->off + v->len) && v->len + len <= w->bodies[b].cap) {
+            if (v->len == 0)
+                v->off = off;
+            v->len += len;
+            w->nlines[b]++;
+            return 0;
+        }
+        v->copied = 1;
+        if (ubuf_append(&w->bodies[b], w->_body + v->off, v->len) != 0)
+            return -1;
+    }
     char *p = ubuf_reserve(&w->bodies[b], l->line_len + tslen + 1);
     if (p == NULL)
         return -1;
@@ -100,6 +123,8 @@ int rt_split(const cfg_t *cfg, const char *body, size_t len, lp_precision_t prec
 
     ts[0] = ' ';
     tslen = 1 + lp_format_int64(lp_now(now, precision), ts + 1);
+    w->_body = body;
+    w->_body_len = len;
     lp_iter_init(&it, body, len, precision);
     while (lp_iter_next(&it, &l)) {
         if (l.err != LP_OK) {
@@ -123,6 +148,11 @@ int rt_split(const cfg_t *cfg, const char *body, size_t len, lp_precision_t prec
         if (deliver(cfg, k, w, &l, ts, l.ts_len == 0 ? tslen : 0) != 0)
             return -1;
         w->valid++;
+    }
+    for (size_t b = 0; b < w->nbackends; b++) {
+        const struct st_rt_view_t *v = &w->_views[b];
+        w->out[b].base = v->copied ? w->bodies[b].base : body + v->off;
+        w->out[b].len = v->copied ? w->bodies[b].len : v->len;
     }
     return 0;
 }

@@ -18,14 +18,32 @@
 #include "lineproto.h"
 #include "util.h"
 
+/* A run of bytes, owned by someone else. */
+typedef struct st_rt_slice_t {
+    const char *base;
+    size_t len;
+} rt_slice_t;
+
 typedef struct st_rt_write_t {
     size_t nbackends;
-    ubuf_t *bodies; /* per backend of the snapshot: its lines, each ending with '\n' */
-    size_t *nlines; /* per backend */
-    size_t valid;   /* lines routed to at least one backend */
-    size_t invalid; /* lines refused: unparsable or without a backend set */
+    /* Set before rt_split() when the body outlives every use of `out`: a backend whose lines are a run of the body
+     * as it stands (each ending with its '\n', no time to add, nothing skipped between them) then gets a slice of
+     * the body itself instead of a copy. */
+    int borrow_body;
+    rt_slice_t *out; /* per backend of the snapshot, after rt_split(): its lines, each ending with '\n' */
+    ubuf_t *bodies;  /* per backend: where out points when the lines had to be copied */
+    size_t *nlines;  /* per backend */
+    size_t valid;    /* lines routed to at least one backend */
+    size_t invalid;  /* lines refused: unparsable or without a backend set */
     size_t unroutable;
     ubuf_t errors; /* "unable to parse '<line>': <reason>" messages joined by '\n' (capped) */
+    /* private: while rt_split() runs */
+    const char *_body;
+    size_t _body_len;
+    struct st_rt_view_t {
+        size_t off, len;
+        int copied; /* the lines are in bodies[] */
+    } * _views;
 } rt_write_t;
 
 /* Prepares @w for a snapshot with @nbackends backends; every per-backend body is capped at @body_cap

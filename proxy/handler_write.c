@@ -47,6 +47,7 @@ struct st_write_req_t {
     size_t ntargets, pending;
     int responded;
     h2o_iovec_t db, rp, precision, consistency;
+    ubuf_t plain; /* a gzip body, decompressed: the targets' lines may point into it, as into req->entity */
     lp_precision_t prec;
     uint64_t started_ms;
     ip_thread_t *thread;
@@ -66,6 +67,7 @@ static void on_dispose(void *p)
     free(w->targets);
     if (w->rt_ready)
         rt_write_free(&w->rt);
+    ubuf_free(&w->plain);
     if (w->cfg != NULL)
         cfg_release(w->cfg);
 }
@@ -132,8 +134,8 @@ static void submit(write_req_t *w, size_t ti, ip_thread_t *thr)
     target_t *t = &w->targets[ti];
     const cfg_backend_t *b = &w->cfg->backends[t->backend];
     t->w = w;
-    t->waiter.lines = w->rt.bodies[t->backend].base;
-    t->waiter.len = w->rt.bodies[t->backend].len;
+    t->waiter.lines = w->rt.out[t->backend].base;
+    t->waiter.len = w->rt.out[t->backend].len;
     t->waiter.nlines = w->rt.nlines[t->backend];
     t->waiter.cb = on_delivered;
     wb_submit(thr, w->cfg, t->backend, *b->db != '\0' ? h2o_iovec_init(b->db, strlen(b->db)) : w->db, w->rp,
@@ -173,7 +175,7 @@ static void send_parse_errors(write_req_t *w, int partial)
 static int queue_target(write_req_t *w, target_t *t, char *msg, size_t cap, size_t *mlen)
 {
     const cfg_backend_t *b = &w->cfg->backends[t->backend];
-    const ubuf_t *body = &w->rt.bodies[t->backend];
+    const rt_slice_t *body = &w->rt.out[t->backend];
     size_t slot = ip_slot(w->cfg, t->backend);
     int ret = ip_queue_append(slot, w->db.base, w->db.len, w->rp.base, w->rp.len, lp_precision_param(w->prec),
                               body->base, body->len);
@@ -271,7 +273,6 @@ void ip_handle_write(h2o_req_t *req)
 {
     write_req_t *w;
     lp_precision_t precision;
-    ubuf_t plain = {0};
     h2o_iovec_t body;
     struct timespec now;
 
@@ -287,11 +288,12 @@ void ip_handle_write(h2o_req_t *req)
     w->thread->active++;
     w->cfg = ip_cfg_get();
     w->started_ms = ip_now_ms();
-    if (parse_params(w, &precision) != 0 || get_body(w, &plain, &body) != 0)
+    if (parse_params(w, &precision) != 0 || get_body(w, &w->plain, &body) != 0)
         goto Exit;
     w->prec = precision;
     rt_write_init(&w->rt, w->cfg->nbackends, (size_t)w->cfg->node.maxbodymb * 1024 * 1024 * 2);
     w->rt_ready = 1;
+    w->rt.borrow_body = 1; /* the body lives as long as the request, the targets' waiters no longer */
     if (rt_split(w->cfg, body.base, body.len, precision, &now, &w->rt) != 0) {
         hu_send_error(req, 413, "Request Entity Too Large");
         goto Exit;
@@ -302,7 +304,7 @@ void ip_handle_write(h2o_req_t *req)
             continue;
         w->targets[w->ntargets++].backend = i;
         ip_count(ip_slot(w->cfg, i), lines_in, w->rt.nlines[i]);
-        ip_count(ip_slot(w->cfg, i), bytes_in, w->rt.bodies[i].len);
+        ip_count(ip_slot(w->cfg, i), bytes_in, w->rt.out[i].len);
     }
     if (w->ntargets == 0) {
         if (w->rt.invalid != 0)
@@ -332,6 +334,5 @@ void ip_handle_write(h2o_req_t *req)
         respond(w);
     else
         hu_keep_polled(req);
-Exit:
-    ubuf_free(&plain);
+Exit:;
 }

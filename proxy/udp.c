@@ -67,7 +67,7 @@ static void queue_lines(udp_write_t *w, udp_target_t *t)
 {
     const cfg_node_t *n = &w->cfg->node;
     size_t slot = ip_slot(w->cfg, t->backend);
-    const ubuf_t *body = &w->rt.bodies[t->backend];
+    const rt_slice_t *body = &w->rt.out[t->backend];
     int ret = ip_queue_append(slot, n->udpdb, strlen(n->udpdb), n->udprp, strlen(n->udprp), lp_precision_param(w->prec),
                               body->base, body->len);
     if (ret == 0)
@@ -138,7 +138,7 @@ static void handle_datagram(const char *buf, size_t len)
         t->w = w;
         t->backend = i;
         ip_count(ip_slot(cfg, i), lines_in, w->rt.nlines[i]);
-        ip_count(ip_slot(cfg, i), bytes_in, w->rt.bodies[i].len);
+        ip_count(ip_slot(cfg, i), bytes_in, w->rt.out[i].len);
     }
     w->pending = w->ntargets + 1; /* +1: finish() only after every target was started */
     for (size_t k = 0; k < w->ntargets; k++) {
@@ -150,8 +150,8 @@ static void handle_datagram(const char *buf, size_t len)
             w->pending--;
             continue;
         }
-        t->waiter.lines = w->rt.bodies[t->backend].base;
-        t->waiter.len = w->rt.bodies[t->backend].len;
+        t->waiter.lines = w->rt.out[t->backend].base;
+        t->waiter.len = w->rt.out[t->backend].len;
         t->waiter.nlines = w->rt.nlines[t->backend];
         t->waiter.cb = on_delivered;
         const char *db = *b->db != '\0' ? b->db : cfg->node.udpdb;

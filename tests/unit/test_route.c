@@ -57,24 +57,64 @@ static const struct {
 static void check_body(const rt_write_t *w, size_t b, const char *expected)
 {
     size_t len = strlen(expected);
-    if (w->bodies[b].len != len || (len != 0 && memcmp(w->bodies[b].base, expected, len) != 0))
-        fail_msg("backend %zu: expected [%s] got [%.*s]", b, expected, (int)w->bodies[b].len,
-                 w->bodies[b].base != NULL ? w->bodies[b].base : "");
+    if (w->out[b].len != len || (len != 0 && memcmp(w->out[b].base, expected, len) != 0))
+        fail_msg("backend %zu: expected [%s] got [%.*s]", b, expected, (int)w->out[b].len,
+                 w->out[b].base != NULL ? w->out[b].base : "");
 }
 
 static void test_cases(void **state)
 {
     (void)state;
     cfg_t *cfg = make_cfg(1, NULL);
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    /* every case twice: lines always copied, and slices of the body where they can be */
+    for (size_t j = 0; j < 2 * sizeof(cases) / sizeof(cases[0]); j++) {
+        size_t i = j / 2;
         rt_write_t w;
         rt_write_init(&w, cfg->nbackends, 1 << 20);
+        w.borrow_body = (int)(j % 2);
         assert_int_equal(rt_split(cfg, cases[i].body, strlen(cases[i].body), cases[i].prec, &NOW, &w), 0);
         check_body(&w, 0, cases[i].a);
         check_body(&w, 1, cases[i].b);
         check_body(&w, 2, cases[i].c);
         assert_int_equal(w.valid, cases[i].valid);
         assert_int_equal(w.invalid, cases[i].invalid);
+        rt_write_free(&w);
+    }
+    cfg_release(cfg);
+}
+
+static int points_into(const rt_slice_t *o, const char *body)
+{
+    return o->base >= body && o->base + o->len <= body + strlen(body);
+}
+
+/* With borrow_body, a backend whose lines are a run of the body as it stands gets a slice of it; any change
+ * (a time added, a line of another backend in between, CRLF, a blank line) makes it a copy. */
+static void test_slices_of_the_body(void **state)
+{
+    (void)state;
+    cfg_t *cfg = make_cfg(1, NULL);
+    static const struct {
+        const char *body;
+        int a_slice, b_slice; /* backends A and B: expect a slice of the body (1), a copy (0) */
+    } cases[] = {
+        {"x v=1 1\ny v=2 2\n", 1, 1},                /* _default_: both get the whole body */
+        {"cpu v=1 1\ncpu v=2 2\nmem v=3 3\n", 1, 1}, /* each a run of its own */
+        {"cpu v=1 1\nmem v=3 3\ncpu v=2 2\n", 0, 1}, /* A's two lines are apart */
+        {"x v=1 1\ny v=2\n", 0, 0},                  /* a time added */
+        {"x v=1 1\r\ny v=2 2\n", 0, 0},              /* CRLF */
+        {"x v=1 1\n\ny v=2 2\n", 0, 0},              /* blank line in between */
+        {"x v=1 1\ny v=2 2", 0, 0},                  /* no final newline */
+        {"\n# c\nx v=1 1\n", 1, 1},                  /* skipped lines before the first are not part of it */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rt_write_t w;
+        rt_write_init(&w, cfg->nbackends, 1 << 20);
+        w.borrow_body = 1;
+        assert_int_equal(rt_split(cfg, cases[i].body, strlen(cases[i].body), LP_PREC_NS, &NOW, &w), 0);
+        if (points_into(&w.out[0], cases[i].body) != cases[i].a_slice ||
+            points_into(&w.out[1], cases[i].body) != cases[i].b_slice)
+            fail_msg("case %zu: %s", i, cases[i].body);
         rt_write_free(&w);
     }
     cfg_release(cfg);
@@ -148,7 +188,7 @@ static void test_many_lines_linear(void **state)
     assert_int_equal(rt_split(cfg, body.base, body.len, LP_PREC_NS, &NOW, &w), 0);
     assert_int_equal(w.nlines[0], N / 2);
     assert_int_equal(w.nlines[1], N / 2);
-    assert_int_equal(w.bodies[0].len + w.bodies[1].len, body.len);
+    assert_int_equal(w.out[0].len + w.out[1].len, body.len);
     rt_write_free(&w);
     ubuf_free(&body);
     cfg_release(cfg);
@@ -157,8 +197,9 @@ static void test_many_lines_linear(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cases), cmocka_unit_test(test_errors_text),       cmocka_unit_test(test_nexts),
-        cmocka_unit_test(test_cap),   cmocka_unit_test(test_many_lines_linear),
+        cmocka_unit_test(test_cases),       cmocka_unit_test(test_slices_of_the_body),
+        cmocka_unit_test(test_errors_text), cmocka_unit_test(test_nexts),
+        cmocka_unit_test(test_cap),         cmocka_unit_test(test_many_lines_linear),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
