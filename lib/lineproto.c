@@ -151,33 +151,35 @@ static const unsigned char plain_byte[256] = {
 
 #define PLAIN(c) plain_byte[(unsigned char)(c)]
 
-/* A run of plain bytes from i; returns the first index not plain (or n). */
-static inline size_t plain_run(const char *b, size_t i, size_t n)
+/* The fast path scans one line b[0..n) whose end b[n] is its '\n': no loop below needs a bounds check, since
+ * each stops at a byte that is not plain, not a digit and not a quote, and '\n' is all three. */
+
+/* A run of plain bytes from i; returns the first index not plain (n at the latest). */
+static inline size_t plain_run(const char *b, size_t i)
 {
-    while (i < n && PLAIN(b[i]))
+    while (PLAIN(b[i]))
         i++;
     return i;
 }
 
 /* One field value at b[i] (after '='): a short number, a boolean or a string without escapes and newlines.
  * Returns the index just past it, or 0 when the general path must decide. */
-static size_t fast_value(const char *b, size_t i, size_t n)
+static size_t fast_value(const char *b, size_t i)
 {
     size_t start = i, digits = 0;
     int dot = 0;
     char c = b[i];
 
     if (c == '"') {
-        for (i++; i < n; i++) {
+        for (i++;; i++) {
             if (b[i] == '"')
                 return i + 1;
             if (b[i] == '\\' || b[i] == '\n')
                 return 0;
         }
-        return 0;
     }
     if (c == 't' || c == 'f' || c == 'T' || c == 'F') {
-        size_t e = plain_run(b, i + 1, n), len = e - i;
+        size_t e = plain_run(b, i + 1), len = e - i;
         if (len == 1 ||
             (len == 4 &&
              (memcmp(b + i, "true", 4) == 0 || memcmp(b + i, "TRUE", 4) == 0 || memcmp(b + i, "True", 4) == 0)) ||
@@ -188,7 +190,7 @@ static size_t fast_value(const char *b, size_t i, size_t n)
     }
     if (c == '-')
         i++;
-    for (; i < n; i++) {
+    for (;; i++) {
         c = b[i];
         if (c >= '0' && c <= '9')
             digits++;
@@ -199,7 +201,7 @@ static size_t fast_value(const char *b, size_t i, size_t n)
     }
     if (digits == 0)
         return 0;
-    if (i < n && b[i] == 'i') {
+    if (b[i] == 'i') {
         /* 19 digits may be out of range: the general path checks */
         if (dot || digits >= MAX_INT64_DIGITS)
             return 0;
@@ -210,24 +212,28 @@ static size_t fast_value(const char *b, size_t i, size_t n)
     return i;
 }
 
-/* The line starting at it->_pos, if plain: fills *l, moves the iterator past it and returns 1; else 0. */
+/* The line starting at it->_pos, if plain: fills *l, moves the iterator past it and returns 1; else 0. A last
+ * line without its '\n' goes the general way. */
 static int fast_line(lp_iter_t *it, lp_line_t *l)
 {
-    const char *b = it->_buf + it->_pos;
-    size_t n = it->_len - it->_pos, i, k, tags = 0, fields, prev_key = 0, prev_len = 0, ts = 0, end;
+    const char *b = it->_buf + it->_pos, *nl = memchr(b, '\n', it->_len - it->_pos);
+    size_t n, i, k, tags = 0, fields, prev_key = 0, prev_len = 0, ts = 0, end;
     uint64_t v = 0;
-    int64_t ns;
+    int64_t ns = 0;
 
-    if (n == 0 || !PLAIN(b[0]) || b[0] == '#')
+    if (nl == NULL)
         return 0;
-    i = plain_run(b, 1, n);
+    n = (size_t)(nl - b);
+    if (n == 0 || !PLAIN(b[0]) || b[0] == '#' || n > LP_MAX_KEY_LENGTH - 8)
+        return 0;
+    i = plain_run(b, 1);
     if (i >= n)
         return 0;
     k = i; /* measurement length */
     if (b[i] == ',') {
         tags = i + 1;
         for (;;) {
-            size_t key = i + 1, e = plain_run(b, key, n);
+            size_t key = i + 1, e = plain_run(b, key);
             if (e == key || e >= n || b[e] != '=')
                 return 0;
             if (prev_len != 0) {
@@ -238,7 +244,7 @@ static int fast_line(lp_iter_t *it, lp_line_t *l)
             }
             prev_key = key;
             prev_len = e - key;
-            i = plain_run(b, e + 1, n);
+            i = plain_run(b, e + 1);
             if (i == e + 1 || i >= n)
                 return 0;
             if (b[i] == ' ')
@@ -251,53 +257,53 @@ static int fast_line(lp_iter_t *it, lp_line_t *l)
         return 0;
     fields = ++i;
     for (;;) {
-        size_t e = plain_run(b, i, n);
+        size_t e = plain_run(b, i);
         if (e == i || e + 1 >= n || b[e] != '=')
             return 0;
-        i = fast_value(b, e + 1, n);
-        if (i == 0)
+        i = fast_value(b, e + 1);
+        if (i == 0 || i > n)
             return 0;
-        if (i >= n || b[i] != ',')
+        if (b[i] != ',')
             break;
         i++;
     }
     end = i;
-    if (i < n && b[i] == ' ') {
+    if (b[i] == ' ') {
         size_t d;
         ts = ++i;
-        if (i < n && b[i] == '-')
+        if (b[i] == '-')
             i++;
-        for (d = i; i < n && b[i] >= '0' && b[i] <= '9'; i++)
+        for (d = i; b[i] >= '0' && b[i] <= '9'; i++)
             v = v * 10 + (uint64_t)(b[i] - '0');
         /* 19 digits fit in v; beyond MAX_NANO_TIME the general path words the error */
         if (i == d || i - d > MAX_INT64_DIGITS || v > (uint64_t)MAX_NANO_TIME)
             return 0;
         end = i;
     }
-    if (end < n && b[end] != '\n')
+    if (end != n)
         return 0;
-    if (end > LP_MAX_KEY_LENGTH - 8)
-        return 0;
-    memset(l, 0, sizeof(*l));
     if (ts != 0) {
         int64_t sv = b[ts] == '-' ? -(int64_t)v : (int64_t)v;
         if (__builtin_mul_overflow(sv, lp_precision_ns(it->_prec), &ns) || ns < MIN_NANO_TIME || ns > MAX_NANO_TIME)
             return 0;
-        l->ts = b + ts;
-        l->ts_len = end - ts;
-        l->ts_ns = ns;
     }
+    /* every field, as the general path leaves them (no memset: it costs more than the whole scan of a short line) */
     l->line = b;
-    l->line_len = end;
+    l->line_len = n;
     l->measurement = b;
     l->measurement_len = k;
-    if (tags != 0) {
-        l->tags = b + tags;
-        l->tags_len = fields - 1 - tags;
-    }
+    l->tags = tags != 0 ? b + tags : NULL;
+    l->tags_len = tags != 0 ? fields - 1 - tags : 0;
     l->fields = b + fields;
-    l->fields_len = (ts != 0 ? ts - 1 : end) - fields;
-    it->_pos += end + 1;
+    l->fields_len = (ts != 0 ? ts - 1 : n) - fields;
+    l->ts = ts != 0 ? b + ts : NULL;
+    l->ts_len = ts != 0 ? n - ts : 0;
+    l->ts_ns = ns;
+    l->err = 0;
+    l->_err_arg = NULL;
+    l->_err_arg_len = 0;
+    l->_err_num = 0;
+    it->_pos += n + 1;
     return 1;
 }
 

@@ -652,20 +652,21 @@ static void test_fast_path_taken(void **state)
     static const char plain[] = "cpu,host=server01,region=uswest value=7.49,count=123i 1700000123000000000\n"
                                 "mem free=1i,ok=true,s=\"a b,c=d\"\n"
                                 "disk v=-.5 -12\n"
-                                "net,a=1,b=2,c=3 x=1.,y=F";
+                                "net,a=1,b=2,c=3 x=1.,y=F\n";
     static const char *const general[] = {
-        "cpu,host=a\\ b v=1",         /* escape */
-        "cpu,b=1,a=2 v=1",            /* unsorted tags */
-        "cpu,a=1,a=2 v=1",            /* duplicate tags: an error */
-        "cpu  v=1",                   /* two blanks */
-        "cpu v=1e3",                  /* exponent */
-        "cpu v=1 123\r",              /* CRLF */
-        "cpu v=\"multi\nline\"",      /* newline in a string */
-        "cpu v=1 ",                   /* trailing blank */
-        "cpu v=1234567890123456789i", /* 19 digits */
-        "# comment\ncpu v=1",         /* the comment goes the general way, the next line is fast again */
-        "\tcpu v=1",                  /* leading blank */
-        "cpu v=1 99999999999999999",  /* out of range at precision h */
+        "cpu,host=a\\ b v=1\n",         /* escape */
+        "cpu,b=1,a=2 v=1\n",            /* unsorted tags */
+        "cpu,a=1,a=2 v=1\n",            /* duplicate tags: an error */
+        "cpu  v=1\n",                   /* two blanks */
+        "cpu v=1e3\n",                  /* exponent */
+        "cpu v=1 123\r\n",              /* CRLF */
+        "cpu v=\"multi\nline\"\n",      /* newline in a string */
+        "cpu v=1 \n",                   /* trailing blank */
+        "cpu v=1234567890123456789i\n", /* 19 digits */
+        "# comment\ncpu v=1\n",         /* the comment goes the general way, the next line is fast again */
+        "\tcpu v=1\n",                  /* leading blank */
+        "cpu v=1",                      /* the last line without its newline */
+        "cpu v=1 99999999999999999\n",  /* out of range at precision h */
     };
     both_iter_t it;
     lp_line_t l;
