@@ -717,6 +717,10 @@ static long connect_timeout(const up_t *up, const up_job_t *job)
             goto Error;                                                                                                \
     } while (0)
 
+/* curl's default upload buffer and its largest (CURL_MAX_WRITE_SIZE * 4, CURL_MAX_READ_SIZE in 7.88) */
+#define UPLOAD_BUFFER_MIN (64 * 1024)
+#define UPLOAD_BUFFER_MAX (2 * 1024 * 1024)
+
 static CURLcode set_method(CURL *e, const up_job_t *job)
 {
     CURLcode rc = CURLE_OK;
@@ -733,6 +737,11 @@ static CURLcode set_method(CURL *e, const up_job_t *job)
         SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)job->_req.body_len);
         /* job-owned and untouched until the job is posted back, so curl need not copy it */
         SET(CURLOPT_POSTFIELDS, job->_req.body);
+        /* A body over 64 KiB goes out through curl's upload buffer, one buffer per pass of the event loop (a wait
+         * for the socket to be writable between two): a buffer that holds the whole body sends it at once. */
+        if (job->_req.body_len > UPLOAD_BUFFER_MIN)
+            SET(CURLOPT_UPLOAD_BUFFERSIZE,
+                (long)(job->_req.body_len < UPLOAD_BUFFER_MAX ? job->_req.body_len : UPLOAD_BUFFER_MAX));
         break;
     }
 Error:
