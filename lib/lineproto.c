@@ -212,6 +212,29 @@ static size_t fast_value(const char *b, size_t i)
     return i;
 }
 
+/* If p[0..8) are decimal digits, their value in *out (the bytes read as one little- or big-endian word, the
+ * digits summed in pairs, fours, then eight). */
+static inline int eight_digits(const char *p, uint64_t *out)
+{
+    uint64_t x;
+    unsigned char c[8];
+
+    memcpy(c, p, 8);
+    x = (uint64_t)c[0] | (uint64_t)c[1] << 8 | (uint64_t)c[2] << 16 | (uint64_t)c[3] << 24 | (uint64_t)c[4] << 32 |
+        (uint64_t)c[5] << 40 | (uint64_t)c[6] << 48 | (uint64_t)c[7] << 56;
+    /* every byte 0x30..0x39: high nibble 3, and adding 6 keeps it 3 */
+    if ((x & 0xF0F0F0F0F0F0F0F0ull) != 0x3030303030303030ull ||
+        ((x + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) != 0x3030303030303030ull)
+        return 0;
+    x -= 0x3030303030303030ull;
+    x = x * 10 + (x >> 8); /* byte k (k even): digit k * 10 + digit k+1 */
+    x = ((x & 0x000000FF000000FFull) * (100 + (1000000ull << 32)) +
+         ((x >> 16) & 0x000000FF000000FFull) * (1 + (10000ull << 32))) >>
+        32;
+    *out = x;
+    return 1;
+}
+
 /* The line starting at it->_pos, if plain: fills *l, moves the iterator past it and returns 1; else 0. A last
  * line without its '\n' goes the general way. */
 static int fast_line(lp_iter_t *it, lp_line_t *l)
@@ -273,10 +296,23 @@ static int fast_line(lp_iter_t *it, lp_line_t *l)
         ts = ++i;
         if (b[i] == '-')
             i++;
-        for (d = i; b[i] >= '0' && b[i] <= '9'; i++)
+        /* the time is the rest of the line: up to 19 digits (they fit in v) */
+        d = i;
+        if (n - d == 0 || n - d > MAX_INT64_DIGITS)
+            return 0;
+        for (; n - i >= 8; i += 8) {
+            uint64_t eight;
+            if (!eight_digits(b + i, &eight))
+                return 0;
+            v = v * 100000000 + eight;
+        }
+        for (; i < n; i++) {
+            if (b[i] < '0' || b[i] > '9')
+                return 0;
             v = v * 10 + (uint64_t)(b[i] - '0');
-        /* 19 digits fit in v; beyond MAX_NANO_TIME the general path words the error */
-        if (i == d || i - d > MAX_INT64_DIGITS || v > (uint64_t)MAX_NANO_TIME)
+        }
+        /* beyond MAX_NANO_TIME the general path words the error */
+        if (v > (uint64_t)MAX_NANO_TIME)
             return 0;
         end = i;
     }
