@@ -113,9 +113,49 @@ static int deliver(const cfg_t *cfg, const cfg_keymap_t *k, rt_write_t *w, const
     return 0;
 }
 
+/* The last few measurements seen in a body and their keymaps: a body usually holds a handful of measurements, and
+ * comparing a few bytes is cheaper than unescaping and hashing the name again. Only names without a backslash (the
+ * name is then its own unescaped form) are kept. */
+#define RECENT 4
+
+typedef struct st_recent_t {
+    const char *name[RECENT];
+    size_t len[RECENT];
+    const cfg_keymap_t *k[RECENT];
+    unsigned next;
+} recent_t;
+
+static int same_bytes(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
+static const cfg_keymap_t *recent_route(const recent_t *r, const lp_line_t *l)
+{
+    for (unsigned i = 0; i < RECENT; i++)
+        if (r->len[i] == l->measurement_len && r->k[i] != NULL && same_bytes(r->name[i], l->measurement, r->len[i]))
+            return r->k[i];
+    return NULL;
+}
+
+static void recent_add(recent_t *r, const lp_line_t *l, const cfg_keymap_t *k)
+{
+    for (size_t i = 0; i < l->measurement_len; i++)
+        if (l->measurement[i] == '\\')
+            return;
+    r->name[r->next] = l->measurement;
+    r->len[r->next] = l->measurement_len;
+    r->k[r->next] = k;
+    r->next = (r->next + 1) % RECENT;
+}
+
 int rt_split(const cfg_t *cfg, const char *body, size_t len, lp_precision_t precision, const struct timespec *now,
              rt_write_t *w)
 {
+    recent_t recent[1] = {{{NULL}, {0}, {NULL}, 0}};
     lp_iter_t it;
     lp_line_t l;
     char ts[LP_INT64_BUFSZ + 1], meas[MEAS_MAX], reason[256];
@@ -133,8 +173,14 @@ int rt_split(const cfg_t *cfg, const char *body, size_t len, lp_precision_t prec
             w->invalid++;
             continue;
         }
-        ssize_t mlen = lp_unescape_measurement(&l, meas, sizeof(meas));
-        const cfg_keymap_t *k = mlen >= 0 ? cfg_route(cfg, meas, (size_t)mlen) : cfg->default_keymap;
+        const cfg_keymap_t *k = recent_route(recent, &l);
+        ssize_t mlen = 0;
+        if (k == NULL) {
+            mlen = lp_unescape_measurement(&l, meas, sizeof(meas));
+            k = mlen >= 0 ? cfg_route(cfg, meas, (size_t)mlen) : cfg->default_keymap;
+            if (k != NULL)
+                recent_add(recent, &l, k);
+        }
         if (k == NULL) {
             const char *m = mlen >= 0 ? meas : l.measurement;
             int ml = mlen >= 0 ? (int)mlen : (int)(l.measurement_len < 64 ? l.measurement_len : 64);

@@ -52,6 +52,11 @@ static const struct {
     {"cpu s=\"a\\\"b\" 1\n", LP_PREC_NS, "cpu s=\"a\\\"b\" 1\n", "", "", 1, 0},
     {"", LP_PREC_NS, "", "", "", 0, 0},
     {"cpu\n", LP_PREC_NS, "", "", "", 0, 1},
+    /* more measurements than the lookup remembers, escaped and plain names alike */
+    {"cpu v=1 1\nc\\ pu v=1 2\ncpu v=1 3\nc\\ pu v=1 4\nmem v=1 5\nx v=1 6\ny v=1 7\nz v=1 8\ncpu v=1 9\nc\\ pu v=1 "
+     "10\n",
+     LP_PREC_NS, "cpu v=1 1\ncpu v=1 3\nx v=1 6\ny v=1 7\nz v=1 8\ncpu v=1 9\n",
+     "mem v=1 5\nx v=1 6\ny v=1 7\nz v=1 8\n", "c\\ pu v=1 2\nc\\ pu v=1 4\nc\\ pu v=1 10\n", 10, 0},
 };
 
 static void check_body(const rt_write_t *w, size_t b, const char *expected)
