@@ -259,10 +259,11 @@ static int fast_line(lp_iter_t *it, lp_line_t *l)
             size_t key = i + 1, e = plain_run(b, key);
             if (e == key || e >= n || b[e] != '=')
                 return 0;
-            if (prev_len != 0) {
-                size_t m = prev_len < e - key ? prev_len : e - key;
-                int c = memcmp(b + prev_key, b + key, m);
-                if (c > 0 || (c == 0 && prev_len >= e - key)) /* unsorted or duplicate */
+            if (prev_len != 0) { /* keys in strictly increasing byte order, or the general path sorts it out */
+                size_t m = prev_len < e - key ? prev_len : e - key, j = 0;
+                while (j < m && b[prev_key + j] == b[key + j])
+                    j++;
+                if (j < m ? (unsigned char)b[prev_key + j] > (unsigned char)b[key + j] : prev_len >= e - key)
                     return 0;
             }
             prev_key = key;
