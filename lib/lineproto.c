@@ -114,6 +114,9 @@ void lp_iter_init(lp_iter_t *it, const char *body, size_t len, lp_precision_t pr
     it->_prec = prec;
     it->_general_only = 0;
     it->_fast_lines = 0;
+    /* the fast path takes lines up to the body's last '\n', which stops its scans (see fast_line) */
+    const char *last = len > 0 ? memrchr(body, '\n', len) : NULL;
+    it->_fast_end = last != NULL ? (size_t)(last - body) + 1 : 0;
 }
 
 void lp_iter_general_only(lp_iter_t *it)
@@ -151,8 +154,9 @@ static const unsigned char plain_byte[256] = {
 
 #define PLAIN(c) plain_byte[(unsigned char)(c)]
 
-/* The fast path scans one line b[0..n) whose end b[n] is its '\n': no loop below needs a bounds check, since
- * each stops at a byte that is not plain, not a digit and not a quote, and '\n' is all three. */
+/* The fast path scans a line that has a '\n' ahead (its own or a later one): no loop below needs a bounds check,
+ * since each stops at a byte that is not plain, not a digit and not a quote, and '\n' is all three; the line is
+ * plain only if the first byte a scan stops at in the end is its '\n'. */
 
 /* A run of plain bytes from i; returns the first index not plain (n at the latest). */
 static inline size_t plain_run(const char *b, size_t i)
@@ -239,25 +243,23 @@ static inline int eight_digits(const char *p, uint64_t *out)
  * line without its '\n' goes the general way. */
 static int fast_line(lp_iter_t *it, lp_line_t *l)
 {
-    const char *b = it->_buf + it->_pos, *nl = memchr(b, '\n', it->_len - it->_pos);
-    size_t n, i, k, tags = 0, fields, prev_key = 0, prev_len = 0, ts = 0, end;
+    const char *b = it->_buf + it->_pos;
+    size_t avail = it->_len - it->_pos, n, i, k, tags = 0, fields, prev_key = 0, prev_len = 0, ts = 0, end;
     uint64_t v = 0;
     int64_t ns = 0;
 
-    if (nl == NULL)
-        return 0;
-    n = (size_t)(nl - b);
-    if (n == 0 || !PLAIN(b[0]) || b[0] == '#' || n > LP_MAX_KEY_LENGTH - 8)
+    /* a '\n' lies ahead (the body's last one, at the latest): every scan below stops at or before it */
+    if (it->_pos >= it->_fast_end || !PLAIN(b[0]) || b[0] == '#')
         return 0;
     i = plain_run(b, 1);
-    if (i >= n)
+    if (b[i] == '\n')
         return 0;
     k = i; /* measurement length */
     if (b[i] == ',') {
         tags = i + 1;
         for (;;) {
             size_t key = i + 1, e = plain_run(b, key);
-            if (e == key || e >= n || b[e] != '=')
+            if (e == key || b[e] != '=')
                 return 0;
             if (prev_len != 0) { /* keys in strictly increasing byte order, or the general path sorts it out */
                 size_t m = prev_len < e - key ? prev_len : e - key, j = 0;
@@ -269,7 +271,7 @@ static int fast_line(lp_iter_t *it, lp_line_t *l)
             prev_key = key;
             prev_len = e - key;
             i = plain_run(b, e + 1);
-            if (i == e + 1 || i >= n)
+            if (i == e + 1 || b[i] == '\n')
                 return 0;
             if (b[i] == ' ')
                 break;
@@ -282,10 +284,10 @@ static int fast_line(lp_iter_t *it, lp_line_t *l)
     fields = ++i;
     for (;;) {
         size_t e = plain_run(b, i);
-        if (e == i || e + 1 >= n || b[e] != '=')
+        if (e == i || b[e] != '=')
             return 0;
-        i = fast_value(b, e + 1);
-        if (i == 0 || i > n)
+        i = fast_value(b, e + 1); /* never past the '\n': at it when the value is missing, and then 0 */
+        if (i == 0)
             return 0;
         if (b[i] != ',')
             break;
@@ -299,25 +301,19 @@ static int fast_line(lp_iter_t *it, lp_line_t *l)
             i++;
         /* the time is the rest of the line: up to 19 digits (they fit in v) */
         d = i;
-        if (n - d == 0 || n - d > MAX_INT64_DIGITS)
-            return 0;
-        for (; n - i >= 8; i += 8) {
-            uint64_t eight;
-            if (!eight_digits(b + i, &eight))
-                return 0;
+        for (uint64_t eight; avail - i >= 8 && i - d < MAX_INT64_DIGITS && eight_digits(b + i, &eight); i += 8)
             v = v * 100000000 + eight;
-        }
-        for (; i < n; i++) {
-            if (b[i] < '0' || b[i] > '9')
-                return 0;
+        for (; b[i] >= '0' && b[i] <= '9' && i - d < MAX_INT64_DIGITS; i++)
             v = v * 10 + (uint64_t)(b[i] - '0');
-        }
-        /* beyond MAX_NANO_TIME the general path words the error */
-        if (v > (uint64_t)MAX_NANO_TIME)
+        /* beyond MAX_NANO_TIME (or 19 digits) the general path words the error */
+        if (i == d || i - d > MAX_INT64_DIGITS || v > (uint64_t)MAX_NANO_TIME)
             return 0;
         end = i;
     }
-    if (end != n)
+    if (b[end] != '\n')
+        return 0;
+    n = end;
+    if (n > LP_MAX_KEY_LENGTH - 8)
         return 0;
     if (ts != 0) {
         int64_t sv = b[ts] == '-' ? -(int64_t)v : (int64_t)v;

@@ -106,6 +106,7 @@ typedef struct st_lp_iter_t {
     lp_precision_t _prec;
     int _general_only;
     size_t _fast_lines; /* lines the fast path took (tests) */
+    size_t _fast_end;   /* just past the body's last '\n' (0: none) */
 } lp_iter_t;
 
 /* Starts iterating over body[0..len). The body is borrowed and must outlive the iteration. */
