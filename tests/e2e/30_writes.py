@@ -888,3 +888,24 @@ def test_client_closing_while_its_write_is_pending(redis, influxd, proxy):
     r = post_write(node, "next v=1 2000000000\n", {"db": "pc"})
     assert r.status_code == 204, r.text
     assert stored(x, "pc")["next"] == [(2 * 10**9, {"v": 1})]
+
+
+@pytest.mark.parametrize("version,connection", [("1.0", ""), ("1.1", "Connection: close\r\n")])
+def test_write_answered_then_connection_closed(cl, version, connection):
+    """A client that does not keep the connection (HTTP/1.0, or Connection: close) gets its answer after the
+    backends stored the write, then the daemon closes the connection."""
+    db = cl.fresh_db()
+    body = b"closing,v=%s value=1 1000000000\n" % version.encode()
+    s = socket.create_connection(("127.0.0.1", cl.l1.port))
+    s.sendall(b"POST /write?db=%s HTTP/%s\r\nHost: t\r\n%sContent-Length: %d\r\n\r\n" %
+              (db.encode(), version.encode(), connection.encode(), len(body)) + body)
+    s.settimeout(10)
+    got = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        got += chunk
+    s.close()
+    assert got.split(b"\r\n", 1)[0].endswith(b"204 No Content"), got
+    assert stored(cl.a, db) == {"closing": [(10**9, {"value": 1.0, "v": version})]}
