@@ -106,13 +106,20 @@ static size_t scan_line(const char *b, size_t i, size_t n)
     return i;
 }
 
+/* Is s[0..len) one of the words influxd takes for a boolean (its first byte already one of tTfF)? */
+static int boolean_word(const char *s, size_t len)
+{
+    return len == 1 ||
+           (len == 4 && (memcmp(s, "true", 4) == 0 || memcmp(s, "TRUE", 4) == 0 || memcmp(s, "True", 4) == 0)) ||
+           (len == 5 && (memcmp(s, "false", 5) == 0 || memcmp(s, "FALSE", 5) == 0 || memcmp(s, "False", 5) == 0));
+}
+
 void lp_iter_init(lp_iter_t *it, const char *body, size_t len, lp_precision_t prec)
 {
     it->_buf = body;
     it->_len = len;
     it->_pos = 0;
     it->_prec = prec;
-    it->_general_only = 0;
     it->_fast_lines = 0;
     /* the fast path takes lines up to the body's last '\n', which stops its scans (see fast_line) */
     const char *last = len > 0 ? memrchr(body, '\n', len) : NULL;
@@ -121,7 +128,7 @@ void lp_iter_init(lp_iter_t *it, const char *body, size_t len, lp_precision_t pr
 
 void lp_iter_general_only(lp_iter_t *it)
 {
-    it->_general_only = 1;
+    it->_fast_end = 0;
 }
 
 /* ---- the fast path ------------------------------------------------------------------------------------
@@ -158,7 +165,7 @@ static const unsigned char plain_byte[256] = {
  * since each stops at a byte that is not plain, not a digit and not a quote, and '\n' is all three; the line is
  * plain only if the first byte a scan stops at in the end is its '\n'. */
 
-/* A run of plain bytes from i; returns the first index not plain (n at the latest). */
+/* A run of plain bytes from i; returns the first index not plain (the '\n' ahead at the latest). */
 static inline size_t plain_run(const char *b, size_t i)
 {
     while (PLAIN(b[i]))
@@ -183,14 +190,8 @@ static size_t fast_value(const char *b, size_t i)
         }
     }
     if (c == 't' || c == 'f' || c == 'T' || c == 'F') {
-        size_t e = plain_run(b, i + 1), len = e - i;
-        if (len == 1 ||
-            (len == 4 &&
-             (memcmp(b + i, "true", 4) == 0 || memcmp(b + i, "TRUE", 4) == 0 || memcmp(b + i, "True", 4) == 0)) ||
-            (len == 5 &&
-             (memcmp(b + i, "false", 5) == 0 || memcmp(b + i, "FALSE", 5) == 0 || memcmp(b + i, "False", 5) == 0)))
-            return e;
-        return 0;
+        size_t e = plain_run(b, i + 1);
+        return boolean_word(b + i, e - i) ? e : 0;
     }
     if (c == '-')
         i++;
@@ -216,8 +217,8 @@ static size_t fast_value(const char *b, size_t i)
     return i;
 }
 
-/* If p[0..8) are decimal digits, their value in *out (the bytes read as one little- or big-endian word, the
- * digits summed in pairs, fours, then eight). */
+/* If p[0..8) are decimal digits, their value in *out (the bytes put into one word, first byte lowest whatever the
+ * host's byte order, and the digits summed in pairs, fours, then eight). */
 static inline int eight_digits(const char *p, uint64_t *out)
 {
     uint64_t x;
@@ -343,7 +344,7 @@ static int fast_line(lp_iter_t *it, lp_line_t *l)
 int lp_iter_next(lp_iter_t *it, lp_line_t *line)
 {
     while (it->_pos < it->_len) {
-        if (!it->_general_only && fast_line(it, line)) {
+        if (fast_line(it, line)) {
             it->_fast_lines++;
             return 1;
         }
@@ -572,7 +573,7 @@ static int scan_number(const char *b, size_t n, size_t *pos, scan_err_t *e)
 
 static int scan_boolean(const char *b, size_t n, size_t *pos)
 {
-    size_t start = *pos, i = *pos, len;
+    size_t start = *pos, i = *pos;
     char c = b[start];
 
     if (c != 't' && c != 'f' && c != 'T' && c != 'F')
@@ -581,16 +582,7 @@ static int scan_boolean(const char *b, size_t n, size_t *pos)
     while (i < n && b[i] != ',' && b[i] != ' ')
         i++;
     *pos = i;
-    len = i - start;
-    if (len == 1)
-        return 0;
-    if (len == 4 &&
-        (memcmp(b + start, "true", 4) == 0 || memcmp(b + start, "TRUE", 4) == 0 || memcmp(b + start, "True", 4) == 0))
-        return 0;
-    if (len == 5 && (memcmp(b + start, "false", 5) == 0 || memcmp(b + start, "FALSE", 5) == 0 ||
-                     memcmp(b + start, "False", 5) == 0))
-        return 0;
-    return LP_ERR_INVALID_BOOLEAN;
+    return boolean_word(b + start, i - start) ? 0 : LP_ERR_INVALID_BOOLEAN;
 }
 
 /* ---- key: measurement and tags ----------------------------------------------------------------------- */

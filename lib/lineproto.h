@@ -104,9 +104,8 @@ typedef struct st_lp_iter_t {
     size_t _len;
     size_t _pos;
     lp_precision_t _prec;
-    int _general_only;
     size_t _fast_lines; /* lines the fast path took (tests) */
-    size_t _fast_end;   /* just past the body's last '\n' (0: none) */
+    size_t _fast_end;   /* the fast path takes lines starting before this: just past the body's last '\n' */
 } lp_iter_t;
 
 /* Starts iterating over body[0..len). The body is borrowed and must outlive the iteration. */

@@ -114,8 +114,8 @@ static int deliver(const cfg_t *cfg, const cfg_keymap_t *k, rt_write_t *w, const
 }
 
 /* The last few measurements seen in a body and their keymaps: a body usually holds a handful of measurements, and
- * comparing a few bytes is cheaper than unescaping and hashing the name again. Only names without a backslash (the
- * name is then its own unescaped form) are kept. */
+ * comparing a few bytes is cheaper than unescaping and hashing the name again. Only names that unescaping left as
+ * they were are kept, so the raw bytes stand for the name. */
 #define RECENT 4
 
 typedef struct st_recent_t {
@@ -133,19 +133,17 @@ static int same_bytes(const char *a, const char *b, size_t n)
     return 1;
 }
 
+/* An empty slot has length 0, which no measurement has. */
 static const cfg_keymap_t *recent_route(const recent_t *r, const lp_line_t *l)
 {
     for (unsigned i = 0; i < RECENT; i++)
-        if (r->len[i] == l->measurement_len && r->k[i] != NULL && same_bytes(r->name[i], l->measurement, r->len[i]))
+        if (r->len[i] == l->measurement_len && same_bytes(r->name[i], l->measurement, r->len[i]))
             return r->k[i];
     return NULL;
 }
 
 static void recent_add(recent_t *r, const lp_line_t *l, const cfg_keymap_t *k)
 {
-    for (size_t i = 0; i < l->measurement_len; i++)
-        if (l->measurement[i] == '\\')
-            return;
     r->name[r->next] = l->measurement;
     r->len[r->next] = l->measurement_len;
     r->k[r->next] = k;
@@ -155,12 +153,13 @@ static void recent_add(recent_t *r, const lp_line_t *l, const cfg_keymap_t *k)
 int rt_split(const cfg_t *cfg, const char *body, size_t len, lp_precision_t precision, const struct timespec *now,
              rt_write_t *w)
 {
-    recent_t recent[1] = {{{NULL}, {0}, {NULL}, 0}};
+    recent_t recent;
     lp_iter_t it;
     lp_line_t l;
     char ts[LP_INT64_BUFSZ + 1], meas[MEAS_MAX], reason[256];
     size_t tslen;
 
+    memset(&recent, 0, sizeof(recent));
     ts[0] = ' ';
     tslen = 1 + lp_format_int64(lp_now(now, precision), ts + 1);
     w->_body = body;
@@ -173,13 +172,13 @@ int rt_split(const cfg_t *cfg, const char *body, size_t len, lp_precision_t prec
             w->invalid++;
             continue;
         }
-        const cfg_keymap_t *k = recent_route(recent, &l);
+        const cfg_keymap_t *k = recent_route(&recent, &l);
         ssize_t mlen = 0;
         if (k == NULL) {
             mlen = lp_unescape_measurement(&l, meas, sizeof(meas));
             k = mlen >= 0 ? cfg_route(cfg, meas, (size_t)mlen) : cfg->default_keymap;
-            if (k != NULL)
-                recent_add(recent, &l, k);
+            if (k != NULL && (size_t)mlen == l.measurement_len) /* no escape in the name */
+                recent_add(&recent, &l, k);
         }
         if (k == NULL) {
             const char *m = mlen >= 0 ? meas : l.measurement;

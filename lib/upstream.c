@@ -1137,9 +1137,10 @@ static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, v
     if (what == CURL_POLL_REMOVE) {
         if (us == NULL)
             return 0;
-        if (us->owned) { /* idle in curl's cache, or about to be closed: keep the wrapper */
-            /* and its epoll registration: the next transfer on this connection would only add it again (two system
-             * calls per transfer); on_sock_readable() drops it if the socket turns readable while idle */
+        if (us->owned) {
+            /* Idle in curl's cache, or about to be closed: keep the wrapper and its epoll registration (the next
+             * transfer on this connection would only add it again: two system calls per transfer);
+             * on_sock_readable() drops the registration if the socket turns readable while idle. */
             us->what = 0;
         } else {
             sock_retire(us); /* closes the dup */

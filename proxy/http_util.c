@@ -7,7 +7,6 @@
 #include "http_util.h"
 
 #include <stdio.h>
-#include <unistd.h>
 #include <sys/socket.h>
 #include <string.h>
 #include "server.h"

@@ -645,7 +645,6 @@ static void test_write_body_vectors(void **state)
                 0, NULL});
 }
 
-/* bodies without any point: nothing comes out */
 /* Plain lines take the fast path, every other shape the general scanner (both_next compares them). */
 static void test_fast_path_taken(void **state)
 {
@@ -693,6 +692,7 @@ static void test_fast_path_taken(void **state)
     }
 }
 
+/* bodies without any point: nothing comes out */
 static void test_no_lines(void **state)
 {
     static const char *const bodies[] = {
