@@ -58,8 +58,11 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <curl/curl.h>
+#include <h2o/string_.h>
 #include <zlib.h>
+#include "h1client.h"
 #include "upstream.h"
 
 enum { JOB_NEW, JOB_PENDING, JOB_ACTIVE, JOB_DONE };
@@ -115,6 +118,7 @@ struct st_up_t {
     /* easy handles of finished transfers, reset and kept for the next ones (worker-only, or loop-only) */
     CURL *spare[MAX_SPARE_EASY];
     size_t nspare;
+    h1_ctx_t *h1; /* loop mode: the lean client of use_h1 jobs */
 };
 
 /* Loop mode: one socket curl watches. A connection socket (owned) is wrapped itself, and closed through the wrapper
@@ -332,6 +336,7 @@ up_job_t *up_job_new(const up_req_t *req, char *err, size_t errlen)
     job->_on_chunk = req->on_chunk;
     job->_req.has_head = req->on_head != NULL;
     job->_req.streaming = req->on_chunk != NULL;
+    job->_req.use_h1 = req->use_h1;
     job->_req.max_response = req->max_response;
     if (job->_req.max_response == 0)
         job->_req.max_response = job->_req.streaming ? MAX_RESPONSE_LIMIT : UP_DEFAULT_MAX_RESPONSE;
@@ -351,6 +356,7 @@ up_job_t *up_job_new(const up_req_t *req, char *err, size_t errlen)
 
 void up_job_free(up_job_t *job)
 {
+    free(job->_h1_headers);
     free(job->res.body);
     free(job->res.content_type);
     free(job->res.content_encoding);
@@ -503,13 +509,10 @@ static void reserve_body(up_job_t *job, size_t need)
     job->_req.body_cap = cap;
 }
 
-/* curl's data is valid only during the call: copy it, within the cap. Returning less than given
- * makes curl abort the transfer with CURLE_WRITE_ERROR; _too_large tells that apart. */
-static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+/* The callers' data is valid only during the call: copy it, within the cap. Returns @n, or 0 when over the cap
+ * (_too_large tells that apart from other failures). */
+static size_t take_body(up_job_t *job, const char *data, size_t n)
 {
-    up_job_t *job = arg;
-    size_t n = size * nmemb;
-
     if (n > job->_req.max_response - job->res.body_len) {
         job->_too_large = true;
         return 0;
@@ -519,6 +522,12 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     job->res.body_len += n;
     job->res.body[job->res.body_len] = '\0';
     return n;
+}
+
+/* Returning less than given makes curl abort the transfer with CURLE_WRITE_ERROR. */
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    return take_body(arg, data, size * nmemb);
 }
 
 static bool over_window(const up_job_t *job, size_t n)
@@ -544,12 +553,12 @@ static bool must_pause(up_job_t *job, size_t n)
     return false;
 }
 
-/* Streaming write callback. On CURL_WRITEFUNC_PAUSE curl keeps these bytes and offers them again
- * after curl_easy_pause(CURLPAUSE_CONT): nothing is counted or posted for them now. */
-static size_t on_stream_body(char *data, size_t size, size_t nmemb, void *arg)
+#define STREAM_PAUSE SIZE_MAX
+
+/* Streaming: posts a copy of @data as a chunk. Returns @n, 0 when over the cap, or STREAM_PAUSE when the window is
+ * full: the caller keeps these bytes and offers them again after the resume (nothing is counted or posted now). */
+static size_t take_stream_bytes(up_job_t *job, const char *data, size_t n)
 {
-    up_job_t *job = arg;
-    size_t n = size * nmemb;
     chunk_t *c;
 
     if (n > job->_req.max_response - job->_streamed) {
@@ -559,7 +568,7 @@ static size_t on_stream_body(char *data, size_t size, size_t nmemb, void *arg)
     if (n == 0)
         return 0;
     if (must_pause(job, n))
-        return CURL_WRITEFUNC_PAUSE;
+        return STREAM_PAUSE;
     c = malloc(sizeof(*c) + n);
     if (c == NULL)
         abort();
@@ -572,6 +581,14 @@ static size_t on_stream_body(char *data, size_t size, size_t nmemb, void *arg)
     atomic_fetch_add(&job->_unacked, n);
     post(job, &c->msg);
     return n;
+}
+
+/* On CURL_WRITEFUNC_PAUSE curl keeps the bytes and offers them again after curl_easy_pause(CURLPAUSE_CONT). */
+static size_t on_stream_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    size_t n = take_stream_bytes(arg, data, size * nmemb);
+
+    return n == STREAM_PAUSE ? CURL_WRITEFUNC_PAUSE : n;
 }
 
 /* At the blank line ending a header block: the head of the final (non-1xx) answer goes to the loop. */
@@ -823,10 +840,25 @@ static void classify(up_job_t *job, CURLcode cc, const char *cancel_reason)
     }
 }
 
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 /* Ends the worker's part: after h2o_multithread_send_message() the job belongs to the receiver. */
 static void finish_job(up_t *up, up_job_t *job, CURLcode cc, const char *cancel_reason)
 {
     CURL *e = job->_easy;
+
+    if (job->_h1 != NULL) { /* cancelled, or shut down */
+        h1_abort(job->_h1);
+        job->_h1 = NULL;
+    }
+    if (job->_start_us != 0)
+        job->res.total_us = now_us() - job->_start_us;
 
     if (e != NULL) {
         long status = 0;
@@ -863,12 +895,133 @@ static void finish_job(up_t *up, up_job_t *job, CURLcode cc, const char *cancel_
     post(job, &job->_msg);
 }
 
+/* ---- loop mode: use_h1 jobs on the lean client --------------------------------------------- */
+
+static int h1_on_head(void *data, int status, const h1_header_t *hs, size_t n)
+{
+    up_job_t *job = data;
+
+    clear_headers(job);
+    for (size_t i = 0; i != n; ++i)
+        if (on_header_field(job, hs[i].name, hs[i].name_len, hs[i].value, hs[i].value_len) != 0)
+            return H1_STOP;
+    job->res.status = status;
+    if (job->_req.has_head) {
+        job->_head_sent = true;
+        post(job, &job->_head_msg);
+    }
+    return H1_GO_ON;
+}
+
+static int h1_on_body(void *data, const char *bytes, size_t len)
+{
+    up_job_t *job = data;
+    size_t n;
+
+    if (!job->_req.streaming)
+        return take_body(job, bytes, len) == len ? H1_GO_ON : H1_STOP;
+    n = take_stream_bytes(job, bytes, len);
+    if (n == STREAM_PAUSE)
+        return H1_PAUSE; /* must_pause() set _curl_paused: resume_paused() calls h1_resume() */
+    return n == len ? H1_GO_ON : H1_STOP;
+}
+
+static void h1_on_done(void *data, h1_code_t code, const char *message)
+{
+    static const CURLcode as_curl[] = {
+        [H1_OK] = CURLE_OK,
+        [H1_RESOLVE_FAILED] = CURLE_COULDNT_RESOLVE_HOST,
+        [H1_CONNECT_FAILED] = CURLE_COULDNT_CONNECT,
+        [H1_TIMEOUT] = CURLE_OPERATION_TIMEDOUT,
+        [H1_IO_ERROR] = CURLE_RECV_ERROR,
+        [H1_BAD_RESPONSE] = CURLE_WEIRD_SERVER_REPLY,
+        [H1_ABORTED] = CURLE_WRITE_ERROR,
+    };
+    up_job_t *job = data;
+
+    CURLcode cc = as_curl[code];
+
+    if (code == H1_IO_ERROR && job->res.status != 0)
+        cc = CURLE_PARTIAL_FILE; /* the head came, not the whole body */
+    job->_h1 = NULL;
+    snprintf(job->res.message, sizeof(job->res.message), "%s", message);
+    finish_job(job->_up, job, cc, NULL);
+}
+
+static const h1_handlers_t h1_handlers = {h1_on_head, h1_on_body, h1_on_done};
+
+/* The header lines curl would send for the job (those that matter to a backend). */
+static char *h1_header_block(const up_t *up, up_job_t *job, size_t *len)
+{
+    size_t cap = strlen(up->user_agent) + 64, n;
+    const char *h = job->_req.headers;
+    char *buf, *p;
+
+    if (job->_req.username != NULL)
+        cap += 32 + h2o_base64_encode_capacity(strlen(job->_req.username) + 1 + strlen(job->_req.password));
+    for (size_t i = 0; i != job->_req.num_headers; ++i, h += strlen(h) + 1)
+        cap += strlen(h) + 2;
+    buf = p = malloc(cap);
+    if (buf == NULL)
+        abort();
+    p += sprintf(p, "User-Agent: %s\r\n", up->user_agent);
+    if (job->_req.username != NULL) {
+        size_t ul = strlen(job->_req.username), pl = strlen(job->_req.password);
+        char *cred = malloc(ul + 1 + pl);
+        if (cred == NULL)
+            abort();
+        memcpy(cred, job->_req.username, ul);
+        cred[ul] = ':';
+        memcpy(cred + ul + 1, job->_req.password, pl);
+        p += sprintf(p, "Authorization: Basic ");
+        p += h2o_base64_encode(p, cred, ul + 1 + pl, 0);
+        p += sprintf(p, "\r\n");
+        free(cred);
+    }
+    h = job->_req.headers;
+    for (size_t i = 0; i != job->_req.num_headers; ++i, h += strlen(h) + 1)
+        p += sprintf(p, "%s\r\n", h);
+    if (job->_req.gzip)
+        p += sprintf(p, "Content-Encoding: gzip\r\n");
+    n = (size_t)(p - buf);
+    assert(n < cap);
+    *len = n;
+    return buf;
+}
+
+/* Runs a use_h1 job on the lean client; false when curl has to (thread mode, or a URL the client does not serve). */
+static bool start_h1(up_t *up, up_job_t *job)
+{
+    static const char *const methods[] = {[UP_GET] = "GET", [UP_HEAD] = "HEAD", [UP_POST] = "POST"};
+    size_t hlen;
+
+    if (up->h1 == NULL || !job->_req.use_h1 || !h1_serves(up->h1, job->_req.url))
+        return false;
+    job->_h1_headers = h1_header_block(up, job, &hlen);
+    h1_request_t r = {
+        .method = methods[job->_req.method],
+        .url = job->_req.url,
+        .headers = h2o_iovec_init(job->_h1_headers, hlen),
+        .body = h2o_iovec_init(job->_req.body, job->_req.body_len),
+        .has_body = job->_req.method == UP_POST,
+        .timeout_ms = job->_req.timeout_ms,
+    };
+    job->_start_us = now_us();
+    job->_h1 = h1_start(up->h1, &r, &h1_handlers, job);
+    assert(job->_h1 != NULL);
+    h2o_linklist_insert(&up->inflight, &job->_inflight);
+    return true;
+}
+
 static void start_job(up_t *up, up_job_t *job)
 {
-    CURL *e = up->nspare != 0 ? up->spare[--up->nspare] : curl_easy_init();
+    CURL *e;
     CURLcode rc;
     CURLMcode mrc;
 
+    if (start_h1(up, job))
+        return;
+    e = up->nspare != 0 ? up->spare[--up->nspare] : curl_easy_init();
     if (e == NULL)
         abort();
     job->_easy = e;
@@ -951,6 +1104,10 @@ static void resume_paused(up_t *up)
         /* Cleared first: curl may hand the kept bytes over (and be paused again) inside the call. */
         job->_curl_paused = false;
         atomic_store(&job->_paused, 0);
+        if (job->_h1 != NULL) {
+            h1_resume(job->_h1);
+            continue;
+        }
         cc = curl_easy_pause(job->_easy, CURLPAUSE_CONT);
         /* A failure there (e.g. the cap hit while delivering) is not reported through the multi. */
         if (cc != CURLE_OK)
@@ -1336,6 +1493,14 @@ up_t *up_create_on_loop(h2o_loop_t *loop, const up_opts_t *opts)
     curl_multi_setopt(up->multi, CURLMOPT_SOCKETDATA, up);
     curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
     curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
+    h1_opts_t ho = {
+        .max_host_connections = opts != NULL && opts->max_host_connections > 0 ? (size_t)opts->max_host_connections
+                                                                               : DEFAULT_MAX_HOST_CONNECTIONS,
+        .connect_timeout_ms = opts != NULL && opts->connect_timeout_ms > 0 ? (uint32_t)opts->connect_timeout_ms : 0,
+        .max_idle_ms = up->max_idle_age_s > 0 ? (uint64_t)up->max_idle_age_s * 1000 : 0,
+        .getaddr_receiver = opts != NULL ? opts->getaddr_receiver : NULL,
+    };
+    up->h1 = h1_ctx_new(loop, &ho);
     return up;
 }
 
@@ -1365,6 +1530,8 @@ static void destroy_on_loop(up_t *up)
     }
     curl_multi_cleanup(up->multi); /* may still report sockets removed and closed */
     up->multi = NULL;
+    h1_ctx_free(up->h1); /* every job is finished: only pooled connections are left */
+    up->h1 = NULL;
     if (h2o_timeout_is_linked(&up->kick))
         h2o_timeout_unlink(&up->kick);
     h2o_timeout_dispose(up->loop, &up->zero);

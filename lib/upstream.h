@@ -90,6 +90,9 @@ typedef struct st_up_opts_t {
     long max_idle_age_s;        /* close cached connections idle for longer (default 118, curl's) */
     const char *user_agent;     /* copied; default "influxdb-proxy" */
     size_t stream_window;       /* streaming: unacknowledged bytes per job before pausing (default 1 MiB) */
+    /* Loop mode: h2o_hostinfo_getaddr_receiver registered on the loop (h2o_context_t.receivers.hostinfo_getaddr),
+     * which lets jobs with use_h1 reach backends by name; without it only numeric hosts take that path. */
+    h2o_multithread_receiver_t *getaddr_receiver;
 } up_opts_t;
 
 /* Everything one request needs. Only borrowed here: up_job_new() copies all of it. */
@@ -117,13 +120,19 @@ typedef struct st_up_req_t {
      * timeout_ms still bounds the whole transfer, the time spent paused for a slow reader included. */
     up_head_cb on_head;
     up_chunk_cb on_chunk;
+    /* Loop mode and an http:// URL: run the transfer on the loop's own lean HTTP/1.1 client (h1client.h) instead
+     * of curl, with the same results, limits and guarantees (max_host_connections and the idle age are per
+     * client, for each of the two connection pools). For small, latency-bound requests such as queries, where
+     * curl's per-transfer work is most of the cost. Ignored otherwise: curl runs the job. */
+    bool use_h1;
 } up_req_t;
 
 /* Results, valid inside the callback. Strings are NUL-terminated and owned by the job. */
 typedef struct st_up_result_t {
     up_class_t klass;
     int status;                    /* final HTTP status; 0 if none was received */
-    int curl_code;                 /* CURLcode of the transfer (0 = CURLE_OK) */
+    int curl_code;                 /* CURLcode of the transfer (0 = CURLE_OK); for use_h1, curl's code for the
+                                    * same failure (COULDNT_CONNECT, OPERATION_TIMEDOUT, RECV_ERROR...) */
     bool timed_out;                /* UNREACHABLE because timeout_ms elapsed */
     char message[UP_MESSAGE_SIZE]; /* "" for OK; otherwise a human message: "Failed to connect to
                                     * 127.0.0.1 port 9 ...: Connection refused", "HTTP 400: database
@@ -161,7 +170,10 @@ struct st_up_job_t {
     atomic_int _state; /* NEW, PENDING, ACTIVE, DONE (see upstream.c) */
     atomic_int _abort; /* set by up_cancel() while the worker has the transfer */
     void *_easy;       /* CURL *, worker-only */
-    void *_slist;      /* struct curl_slist *, worker-only */
+    void *_h1;         /* h1_xfer_t * of a use_h1 job, loop mode */
+    char *_h1_headers; /* the header lines it sends */
+    uint64_t _start_us;
+    void *_slist; /* struct curl_slist *, worker-only */
     bool _too_large;
     bool _head_sent;   /* worker-only: _head_msg posted; the header fields are the loop's now */
     bool _curl_paused; /* worker-only: the write callback returned CURL_WRITEFUNC_PAUSE */
@@ -179,6 +191,7 @@ struct st_up_job_t {
         size_t max_response;
         size_t body_cap;          /* allocated size of res.body */
         bool has_head, streaming; /* on_head / on_chunk were set: read by the worker */
+        bool use_h1;
     } _req;
 };
 

@@ -248,6 +248,8 @@ static int send_query(query_req_t *q, size_t b, h2o_iovec_t stmt, int whole)
     r.body = get ? NULL : form.base;
     r.body_len = get ? 0 : form.len;
     r.max_response = UP_DEFAULT_MAX_RESPONSE;
+    /* a query is one small exchange, latency-bound: curl's per-transfer work would cost more than the exchange */
+    r.use_h1 = true;
     if (whole) {
         /* passed through as it comes: no size cap, the stream window bounds the memory */
         r.on_head = on_stream_head;

@@ -333,7 +333,7 @@ static void init_thread(ip_thread_t *t, int fd)
     t->accept_ctx.ssl_ctx = listener_tls; /* h2o does the handshake and picks h2 or http/1.1 by ALPN */
     h2o_multithread_register_receiver(t->ctx.queue, &t->up_receiver, up_receiver_cb);
     /* curl runs on this loop: no thread hop (and no context switch) between a request and its upstream transfer */
-    up_opts_t uo = {0};
+    up_opts_t uo = {.getaddr_receiver = &t->ctx.receivers.hostinfo_getaddr}; /* h2o_context_init registered it */
     t->up = up_create_on_loop(t->loop, &uo);
     if (t->up == NULL) {
         ip_log(IP_LOG_ERROR, "thread %d: cannot create the upstream client", t->id);

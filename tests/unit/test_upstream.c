@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <curl/curl.h>
+#include <h2o/hostinfo.h>
 #include <zlib.h>
 #include <h2o/socket.h>
 #include <h2o/socket/evloop.h>
@@ -134,6 +135,41 @@ static void send_pattern_chunked(int fd, size_t n)
     send_fmt(fd, "0\r\n\r\n");
 }
 
+/* Answers whose framing a client must get right; each body is "hello0123456789". */
+static const struct {
+    const char *name, *answer;
+    bool closes; /* the server closes after it */
+} framings[] = {
+    {"chunk-ext-trailer",
+     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value\r\nhello\r\nA \r\n0123456789\r\n"
+     "0\r\nX-Trailer: t\r\nX-Other: u\r\n\r\n",
+     false},
+    {"chunk-lf-only", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\na\n0123456789\n0\n\n", false},
+    {"informational", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\nhello0123456789",
+     false},
+    {"until-close", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello0123456789", true},
+    {"http10", "HTTP/1.0 200 OK\r\nContent-Length: 15\r\n\r\nhello0123456789", true},
+    {"connection-close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 15\r\n\r\nhello0123456789", true},
+};
+
+/* Sends the answer a byte at a time, 1 ms apart, so that the client sees every state of its parser at a read end. */
+static void send_framing(int fd, const char *name)
+{
+    for (size_t i = 0; i != sizeof(framings) / sizeof(framings[0]); ++i) {
+        if (strcmp(name, framings[i].name) != 0)
+            continue;
+        for (const char *p = framings[i].answer; *p != '\0'; ++p) {
+            if (send_all(fd, p, 1) != 0)
+                return;
+            usleep(1000);
+        }
+        if (framings[i].closes)
+            shutdown(fd, SHUT_RDWR);
+        return;
+    }
+    send_fmt(fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+}
+
 /* Text of @n bytes the gzip test compresses; the same on both sides. */
 static char *gzip_text(size_t n)
 {
@@ -191,6 +227,8 @@ static void respond(int fd, const char *method, const char *target, const char *
                  strlen(err), err);
     } else if (strcmp(target, "/500") == 0) {
         send_fmt(fd, "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\noops");
+    } else if (strcmp(target, "/drop-next") == 0) {
+        send_fmt(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     } else if (sscanf(target, "/delay/%ld", &n) == 1) {
         struct timespec ts = {n / 1000, (n % 1000) * 1000000L};
         nanosleep(&ts, NULL);
@@ -223,6 +261,8 @@ static void respond(int fd, const char *method, const char *target, const char *
     } else if (strcmp(target, "/close") == 0) {
         send_fmt(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0123456789");
         shutdown(fd, SHUT_RDWR);
+    } else if (strncmp(target, "/framing/", 9) == 0) {
+        send_framing(fd, target + 9);
     } else {
         send_fmt(fd, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
     }
@@ -265,6 +305,7 @@ static void *conn_main(void *arg)
     int fd = (int)(intptr_t)arg;
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
+    bool drop_next = false; /* after /drop-next: the next request on this connection gets no answer, only a close */
 
     for (;;) {
         char *end, method[16], target[512], clen[32], *head;
@@ -278,6 +319,8 @@ static void *conn_main(void *arg)
         head_len = (size_t)(end - buf) + 4;
         if (sscanf(buf, "%15s %511s", method, target) != 2)
             goto Done;
+        if (drop_next)
+            break;
         head = strndup(buf, head_len);
         if (head_get(strstr(head, "\r\n") + 2, "Content-Length", clen, sizeof(clen)) == 0)
             body_len = strtoul(clen, NULL, 10);
@@ -290,8 +333,10 @@ static void *conn_main(void *arg)
         free(head);
         memmove(buf, buf + head_len + body_len, len - head_len - body_len);
         len -= head_len + body_len;
-        if (strcmp(target, "/close") == 0)
+        if (strcmp(target, "/close") == 0 || strcmp(target, "/framing/until-close") == 0 ||
+            strcmp(target, "/framing/http10") == 0 || strcmp(target, "/framing/connection-close") == 0)
             break;
+        drop_next = strcmp(target, "/drop-next") == 0;
         if (strcmp(target, "/idle-close") == 0) { /* a keep-alive answer, then the server drops the idle connection */
             usleep(50 * 1000);
             break;
@@ -380,7 +425,7 @@ typedef struct {
 typedef struct {
     h2o_evloop_t *loop;
     h2o_multithread_queue_t *queue;
-    h2o_multithread_receiver_t receiver;
+    h2o_multithread_receiver_t receiver, getaddr;
     up_t *up;
     int done;
 } fx_t;
@@ -408,8 +453,9 @@ static void on_done(up_job_t *job, void *data)
         ++*r->done;
 }
 
-/* Every case runs twice: with the worker thread (up_create) and on the test's own loop (up_create_on_loop). */
-static bool loop_mode;
+/* Every case runs three times: with the worker thread (up_create), on the test's own loop (up_create_on_loop), and on
+ * the loop with every request asking for the lean HTTP/1.1 client (use_h1). */
+static bool loop_mode, h1_mode;
 
 static int fx_setup_with(void **state, const up_opts_t *opts)
 {
@@ -417,7 +463,10 @@ static int fx_setup_with(void **state, const up_opts_t *opts)
     fx->loop = h2o_evloop_create();
     fx->queue = h2o_multithread_create_queue(fx->loop);
     h2o_multithread_register_receiver(fx->queue, &fx->receiver, up_receiver_cb);
-    fx->up = loop_mode ? up_create_on_loop(fx->loop, opts) : up_create(opts);
+    h2o_multithread_register_receiver(fx->queue, &fx->getaddr, h2o_hostinfo_getaddr_receiver);
+    up_opts_t o = *opts;
+    o.getaddr_receiver = &fx->getaddr;
+    fx->up = loop_mode ? up_create_on_loop(fx->loop, &o) : up_create(&o);
     *state = fx;
     return fx->up != NULL ? 0 : -1;
 }
@@ -438,6 +487,7 @@ static int fx_teardown(void **state)
     /* results posted by up_destroy() still have to be consumed */
     run_for(fx, 30);
     h2o_multithread_unregister_receiver(fx->queue, &fx->receiver);
+    h2o_multithread_unregister_receiver(fx->queue, &fx->getaddr);
     h2o_multithread_destroy_queue(fx->queue);
     free(fx->queue); /* h2o 2.2.5's evloop variant of destroy_queue closes the pipe but leaves the struct */
     h2o_evloop_destroy(fx->loop);
@@ -474,7 +524,7 @@ static void url_of(char *buf, size_t cap, const char *path)
 
 static up_req_t req_for(fx_t *fx, up_method_t method, const char *url, result_t *r)
 {
-    up_req_t req = {.method = method, .url = url, .timeout_ms = 5000, .receiver = &fx->receiver};
+    up_req_t req = {.method = method, .url = url, .timeout_ms = 5000, .receiver = &fx->receiver, .use_h1 = h1_mode};
     req.cb = on_done;
     req.cbdata = r;
     r->done = &fx->done;
@@ -557,6 +607,75 @@ static void test_get_records_request(void **state)
     assert_int_equal(head_get(head, "Authorization", value, sizeof(value)), -1);
     assert_int_equal(body_len, 0);
     free(body);
+    free(r.body);
+}
+
+/* Which client ran: curl adds a default Accept header to a request without one, the lean client (use_h1) does not. */
+static void test_client_in_use(void **state)
+{
+    fx_t *fx = *state;
+    result_t r = {0};
+    char url[128], method[16], target[512], head[SRV_MAX_HEAD], value[256], *body;
+    size_t body_len;
+    url_of(url, sizeof(url), "/ping");
+    up_req_t req = req_for(fx, UP_GET, url, &r);
+    fetch(fx, &req, &r);
+    assert_int_equal(r.klass, UP_OK);
+    srv_last(method, target, head, &body, &body_len);
+    if (h1_mode) {
+        assert_int_equal(head_get(head, "Accept", value, sizeof(value)), -1);
+    } else {
+        assert_int_equal(head_get(head, "Accept", value, sizeof(value)), 0);
+        assert_string_equal(value, "*/*");
+    }
+    assert_int_equal(head_get(head, "Host", value, sizeof(value)), 0);
+    snprintf(url, sizeof(url), "127.0.0.1:%d", srv.port);
+    assert_string_equal(value, url);
+    free(body);
+    free(r.body);
+}
+
+/* Each framing gives the same body, and the connection is used again exactly when the answer allows it. */
+static void test_framing(void **state)
+{
+    fx_t *fx = *state;
+    char url[128];
+    for (size_t i = 0; i != sizeof(framings) / sizeof(framings[0]); ++i) {
+        result_t r = {0}, next = {0};
+        char path[64];
+        snprintf(path, sizeof(path), "/framing/%s", framings[i].name);
+        url_of(url, sizeof(url), path);
+        up_req_t req = req_for(fx, UP_GET, url, &r);
+        fetch(fx, &req, &r);
+        assert_int_equal(r.klass, UP_OK);
+        assert_int_equal(r.status, 200);
+        assert_int_equal(r.body_len, 15);
+        assert_memory_equal(r.body, "hello0123456789", 15);
+        int accepted = atomic_load(&srv.accepted);
+        url_of(url, sizeof(url), "/ping");
+        up_req_t req2 = req_for(fx, UP_GET, url, &next);
+        fetch(fx, &req2, &next);
+        assert_int_equal(next.klass, UP_OK);
+        if (framings[i].closes)
+            assert_int_equal(atomic_load(&srv.accepted), accepted + 1);
+        else
+            assert_int_equal(atomic_load(&srv.accepted), accepted);
+        free(r.body);
+        free(next.body);
+    }
+}
+
+/* A backend named by host name: resolved (h2o's resolver threads for the lean client), then used as usual. */
+static void test_host_name(void **state)
+{
+    fx_t *fx = *state;
+    result_t r = {0};
+    char url[128];
+    snprintf(url, sizeof(url), "http://localhost:%d/ping", srv.port);
+    up_req_t req = req_for(fx, UP_GET, url, &r);
+    fetch(fx, &req, &r);
+    assert_int_equal(r.klass, UP_OK);
+    assert_int_equal(r.status, 204);
     free(r.body);
 }
 
@@ -930,6 +1049,28 @@ static void test_server_closes_idle_connection(void **state)
     free(r2.body);
 }
 
+/* The server closes a kept-alive connection just as the next request arrives on it (it had no way to know): that
+ * request is sent once more, on a new connection, and succeeds. */
+static void test_reused_connection_dropped(void **state)
+{
+    fx_t *fx = *state;
+    result_t r1 = {0}, r2 = {0};
+    char url[128];
+    url_of(url, sizeof(url), "/drop-next");
+    up_req_t req1 = req_for(fx, UP_GET, url, &r1);
+    fetch(fx, &req1, &r1);
+    assert_int_equal(r1.klass, UP_OK);
+    int before = atomic_load(&srv.accepted);
+    url_of(url, sizeof(url), "/ping");
+    up_req_t req2 = req_for(fx, UP_GET, url, &r2);
+    fetch(fx, &req2, &r2);
+    assert_int_equal(r2.klass, UP_OK);
+    assert_int_equal(r2.status, 204);
+    assert_int_equal(atomic_load(&srv.accepted) - before, 1);
+    free(r1.body);
+    free(r2.body);
+}
+
 /* Waits until the server has had @want requests; on the loop, the loop has to run for the transfers to go on. */
 static void wait_requests(fx_t *fx, int want)
 {
@@ -1277,7 +1418,7 @@ static void st_submit(fx_t *fx, st_t *s, const char *path, size_t max_response)
 {
     char url[128], err[128] = "";
     url_of(url, sizeof(url), path);
-    up_req_t req = {.method = UP_GET, .url = url, .timeout_ms = 20000, .receiver = &fx->receiver};
+    up_req_t req = {.method = UP_GET, .url = url, .timeout_ms = 20000, .receiver = &fx->receiver, .use_h1 = h1_mode};
     req.cb = st_done;
     req.on_head = st_head;
     req.on_chunk = st_chunk;
@@ -1619,6 +1760,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ping_204, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_get_records_request, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_head, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_client_in_use, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_framing, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_host_name, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_echo_1mib, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_refused_400, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_refused_500, fx_setup, fx_teardown),
@@ -1632,6 +1776,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_basic_auth, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_keepalive, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_server_closes_idle_connection, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_reused_connection_dropped, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cancel, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_from_callback, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_releases_connection, fx_setup_one_conn, fx_teardown),
@@ -1656,6 +1801,8 @@ int main(void)
     failed = cmocka_run_group_tests_name("worker thread", tests, srv_start, srv_stop);
     loop_mode = true;
     failed += cmocka_run_group_tests_name("on the loop", tests, srv_start, srv_stop);
+    h1_mode = true;
+    failed += cmocka_run_group_tests_name("on the loop, lean client", tests, srv_start, srv_stop);
     curl_global_cleanup();
     return failed;
 }

@@ -1,0 +1,959 @@
+/*
+ * h1client — plain HTTP/1.1 exchanges on an h2o loop, with a keep-alive pool per origin.
+ *
+ * A transfer goes WAITING (no connection free and the origin at its limit) -> CONNECTING (resolving, then
+ * connecting; skipped when a pooled connection is free) -> HEAD (request written, answer's head awaited) -> BODY ->
+ * done. Each connection belongs to one origin and serves one transfer at a time; while idle it sits in the origin's
+ * pool, registered for reading (on_idle_readable closes it if the server hangs up or talks out of turn).
+ *
+ * Body bytes are handed over straight from the socket's input buffer. A chunked body is decoded in place: the
+ * buffer holds `decoded` bytes of body at its front and only raw bytes after them, and each read decodes the new
+ * raw bytes behind the decoded ones, so a paused transfer keeps its undelivered body where it is and stops reading.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <h2o/hostinfo.h>
+#include <h2o/linklist.h>
+#include <h2o/timeout.h>
+#include "h1client.h"
+
+/* picohttpparser, built into libh2o; h1_header_t has the layout of its struct phr_header. */
+int phr_parse_response(const char *buf, size_t len, int *minor_version, int *status, const char **msg, size_t *msg_len,
+                       h1_header_t *headers, size_t *num_headers, size_t last_len);
+
+#define DEFAULT_MAX_HOST 16
+#define DEFAULT_MAX_IDLE_MS (118 * 1000)
+#define MAX_HEAD_BYTES (64 * 1024)
+#define MAX_HEADERS 100
+#define MESSAGE_SIZE 256
+#define MAX_ADDRS 4
+
+enum { X_WAITING, X_CONNECTING, X_HEAD, X_BODY };
+enum { F_NONE, F_LENGTH, F_CHUNKED, F_CLOSE };
+/* chunked decoder states */
+enum { C_SIZE, C_SIZE_MORE, C_EXT, C_DATA, C_DATA_CR, C_DATA_LF, C_TRAILER, C_TRAILER_LINE, C_TRAILER_LF, C_END };
+
+typedef struct st_origin_t origin_t;
+typedef struct st_conn_t conn_t;
+
+typedef struct st_tmo_t {
+    uint32_t ms;
+    h2o_timeout_t t;
+} tmo_t;
+
+struct st_h1_ctx_t {
+    h2o_loop_t *loop;
+    size_t max_host;
+    uint32_t connect_timeout_ms;
+    uint64_t max_idle_ms;
+    h2o_multithread_receiver_t *getaddr_receiver;
+    h2o_linklist_t origins; /* origin_t._link */
+    tmo_t **tmos;           /* one h2o timeout per duration in use; 0 ms is always there */
+    size_t ntmos;
+};
+
+struct st_origin_t {
+    h1_ctx_t *ctx;
+    char *authority; /* host[:port] as written in the URL: the Host header, and the key */
+    char *host;      /* without IPv6 brackets */
+    char port_str[8];
+    uint16_t port;
+    struct sockaddr_storage addr; /* when the host is numeric */
+    socklen_t addrlen;
+    size_t nconns;          /* connecting, busy and idle */
+    h2o_linklist_t idle;    /* conn_t._idle, oldest first */
+    h2o_linklist_t waiting; /* h1_xfer_t._wait */
+    h2o_linklist_t _link;
+};
+
+struct st_conn_t {
+    origin_t *origin;
+    h2o_socket_t *sock;
+    h2o_hostinfo_getaddr_req_t *getaddr;
+    h1_xfer_t *xfer; /* NULL while idle */
+    uint64_t idle_since;
+    /* a resolved name's addresses, in getaddrinfo's order: tried one after the other until one connects */
+    struct sockaddr_storage addrs[MAX_ADDRS];
+    socklen_t addrlens[MAX_ADDRS];
+    int naddrs, tried;
+    h2o_linklist_t _idle;
+};
+
+struct st_h1_xfer_t {
+    h1_ctx_t *ctx;
+    origin_t *origin;
+    conn_t *conn;
+    const h1_handlers_t *h;
+    void *data;
+    int state;
+    int framing;
+    bool reused, retried, got_bytes, keepalive, paused, body_done;
+    bool writing;      /* the request is not all written yet */
+    uint64_t left;     /* F_LENGTH: body bytes still to come */
+    uint64_t received; /* body bytes delivered */
+    /* chunked decoding */
+    int cstate;
+    uint64_t csize;
+    size_t decoded;
+    /* a failure found inside a call from the user, delivered from the loop */
+    int late_code;
+    char late_msg[MESSAGE_SIZE];
+    uint32_t timeout_ms;
+    h2o_timeout_entry_t deadline, connect_deadline, kick;
+    h2o_linklist_t _wait;
+    h2o_iovec_t bufs[2]; /* head (below), body */
+    size_t head_len;
+    char head[];
+};
+
+static void finish(h1_xfer_t *x, h1_code_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void pump(origin_t *o);
+static void on_readable(h2o_socket_t *sock, const char *err);
+
+/* ---- timeouts ---- */
+
+static h2o_timeout_t *timeout_of(h1_ctx_t *ctx, uint32_t ms)
+{
+    tmo_t *t;
+
+    for (size_t i = 0; i != ctx->ntmos; ++i)
+        if (ctx->tmos[i]->ms == ms)
+            return &ctx->tmos[i]->t;
+    ctx->tmos = realloc(ctx->tmos, (ctx->ntmos + 1) * sizeof(*ctx->tmos));
+    t = calloc(1, sizeof(*t));
+    if (ctx->tmos == NULL || t == NULL)
+        abort();
+    t->ms = ms;
+    h2o_timeout_init(ctx->loop, &t->t, ms);
+    ctx->tmos[ctx->ntmos++] = t;
+    return &t->t;
+}
+
+static void unlink_entry(h2o_timeout_entry_t *e)
+{
+    if (h2o_timeout_is_linked(e))
+        h2o_timeout_unlink(e);
+}
+
+/* ---- URLs and origins ---- */
+
+typedef struct st_url_t {
+    const char *authority, *host, *path;
+    size_t authority_len, host_len;
+    uint16_t port;
+} url_t;
+
+static int parse_port(const char *p, const char *end, uint16_t *port)
+{
+    unsigned long v = 0;
+
+    if (p == end || end - p > 5)
+        return -1;
+    for (; p != end; ++p) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        v = v * 10 + (unsigned long)(*p - '0');
+    }
+    if (v == 0 || v > 65535)
+        return -1;
+    *port = (uint16_t)v;
+    return 0;
+}
+
+/* http://host[:port][/path][?query]: the only form served (no user info, no https). */
+static int parse_url(const char *url, url_t *u)
+{
+    const char *a, *end, *colon;
+
+    if (strncasecmp(url, "http://", 7) != 0)
+        return -1;
+    a = url + 7;
+    end = a + strcspn(a, "/?#");
+    if (end == a || memchr(a, '@', (size_t)(end - a)) != NULL)
+        return -1;
+    u->authority = a;
+    u->authority_len = (size_t)(end - a);
+    u->port = 80;
+    if (*a == '[') {
+        const char *close = memchr(a, ']', (size_t)(end - a));
+        if (close == NULL)
+            return -1;
+        u->host = a + 1;
+        u->host_len = (size_t)(close - a - 1);
+        colon = close + 1 < end && close[1] == ':' ? close + 1 : NULL;
+        if (colon == NULL && close + 1 != end)
+            return -1;
+    } else {
+        colon = memchr(a, ':', (size_t)(end - a));
+        u->host = a;
+        u->host_len = (size_t)((colon != NULL ? colon : end) - a);
+    }
+    if (u->host_len == 0 || u->host_len >= 256)
+        return -1;
+    if (colon != NULL && parse_port(colon + 1, end, &u->port) != 0)
+        return -1;
+    u->path = end;
+    return 0;
+}
+
+/* The numeric address of @host, if it is one. */
+static socklen_t numeric_addr(const char *host, uint16_t port, struct sockaddr_storage *ss)
+{
+    struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+
+    memset(ss, 0, sizeof(*ss));
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        return sizeof(*v4);
+    }
+    if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        return sizeof(*v6);
+    }
+    return 0;
+}
+
+static origin_t *find_origin(h1_ctx_t *ctx, const url_t *u)
+{
+    for (h2o_linklist_t *n = ctx->origins.next; n != &ctx->origins; n = n->next) {
+        origin_t *o = H2O_STRUCT_FROM_MEMBER(origin_t, _link, n);
+        if (strlen(o->authority) == u->authority_len && memcmp(o->authority, u->authority, u->authority_len) == 0 &&
+            o->port == u->port)
+            return o;
+    }
+    return NULL;
+}
+
+static origin_t *get_origin(h1_ctx_t *ctx, const url_t *u)
+{
+    origin_t *o = find_origin(ctx, u);
+
+    if (o != NULL)
+        return o;
+    o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        abort();
+    o->ctx = ctx;
+    o->authority = strndup(u->authority, u->authority_len);
+    o->host = strndup(u->host, u->host_len);
+    if (o->authority == NULL || o->host == NULL)
+        abort();
+    o->port = u->port;
+    snprintf(o->port_str, sizeof(o->port_str), "%u", (unsigned)u->port);
+    o->addrlen = numeric_addr(o->host, o->port, &o->addr);
+    h2o_linklist_init_anchor(&o->idle);
+    h2o_linklist_init_anchor(&o->waiting);
+    h2o_linklist_insert(&ctx->origins, &o->_link);
+    return o;
+}
+
+/* ---- connections ---- */
+
+static void conn_close(conn_t *c)
+{
+    origin_t *o = c->origin;
+
+    if (c->getaddr != NULL)
+        h2o_hostinfo_getaddr_cancel(c->getaddr);
+    if (c->sock != NULL)
+        h2o_socket_close(c->sock);
+    if (h2o_linklist_is_linked(&c->_idle))
+        h2o_linklist_unlink(&c->_idle);
+    --o->nconns;
+    free(c);
+}
+
+/* Detaches the transfer's connection and closes it (a connection in the middle of an answer is never reused). */
+static void drop_conn(h1_xfer_t *x)
+{
+    if (x->conn != NULL) {
+        x->conn->xfer = NULL;
+        conn_close(x->conn);
+        x->conn = NULL;
+    }
+}
+
+/* An idle pooled connection turned readable: the server closed it, or sent bytes nobody asked for. */
+static void on_idle_readable(h2o_socket_t *sock, const char *err)
+{
+    conn_t *c = sock->data;
+
+    (void)err;
+    conn_close(c);
+}
+
+static void to_pool(conn_t *c)
+{
+    origin_t *o = c->origin;
+
+    c->xfer = NULL;
+    c->idle_since = h2o_now(o->ctx->loop);
+    h2o_socket_read_start(c->sock, on_idle_readable);
+    h2o_linklist_insert(&o->idle, &c->_idle);
+}
+
+/* The most recently used pooled connection that has not idled too long; older ones are closed on the way. */
+static conn_t *from_pool(origin_t *o)
+{
+    uint64_t now = h2o_now(o->ctx->loop);
+
+    while (!h2o_linklist_is_empty(&o->idle)) {
+        conn_t *c = H2O_STRUCT_FROM_MEMBER(conn_t, _idle, o->idle.next);
+        if (now - c->idle_since <= o->ctx->max_idle_ms)
+            break;
+        conn_close(c);
+    }
+    if (h2o_linklist_is_empty(&o->idle))
+        return NULL;
+    conn_t *c = H2O_STRUCT_FROM_MEMBER(conn_t, _idle, o->idle.prev);
+    h2o_linklist_unlink(&c->_idle);
+    return c;
+}
+
+/* ---- sending ---- */
+
+static void on_written(h2o_socket_t *sock, const char *err)
+{
+    conn_t *c = sock->data;
+    h1_xfer_t *x = c->xfer;
+
+    if (x == NULL)
+        return;
+    x->writing = false;
+    if (err == NULL)
+        return;
+    /* as for a read error: a reused connection the server had closed gets one more try */
+    on_readable(sock, err);
+}
+
+static void send_request(h1_xfer_t *x)
+{
+    h2o_socket_t *sock = x->conn->sock;
+
+    x->state = X_HEAD;
+    x->writing = true;
+    sock->data = x->conn;
+    h2o_socket_read_stop(sock);
+    h2o_socket_read_start(sock, on_readable);
+    h2o_socket_write(sock, x->bufs, x->bufs[1].len != 0 ? 2 : 1, on_written);
+}
+
+static void connect_to(conn_t *c, struct sockaddr *sa, socklen_t len);
+
+static void on_connect(h2o_socket_t *sock, const char *err)
+{
+    conn_t *c = sock->data;
+    h1_xfer_t *x = c->xfer;
+    int on = 1;
+
+    if (err != NULL && c->tried < c->naddrs) { /* the name has another address */
+        h2o_socket_close(c->sock);
+        c->sock = NULL;
+        ++c->tried;
+        connect_to(c, (struct sockaddr *)&c->addrs[c->tried - 1], c->addrlens[c->tried - 1]);
+        return;
+    }
+    unlink_entry(&x->connect_deadline);
+    if (err != NULL) {
+        drop_conn(x);
+        finish(x, H1_CONNECT_FAILED, "Failed to connect to %s port %u: %s", x->origin->host, (unsigned)x->origin->port,
+               err);
+        return;
+    }
+    setsockopt(h2o_socket_get_fd(sock), IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    setsockopt(h2o_socket_get_fd(sock), SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+    send_request(x);
+}
+
+/* Reports a failure found inside a call from the user (h1_start, h1_abort, h1_resume) from the loop instead. */
+static void fail_later(h1_xfer_t *x, h1_code_t code, const char *msg)
+{
+    x->late_code = (int)code;
+    snprintf(x->late_msg, sizeof(x->late_msg), "%s", msg);
+    if (!h2o_timeout_is_linked(&x->kick))
+        h2o_timeout_link(x->ctx->loop, timeout_of(x->ctx, 0), &x->kick);
+}
+
+static void connect_to(conn_t *c, struct sockaddr *sa, socklen_t len)
+{
+    h1_xfer_t *x = c->xfer;
+    char msg[MESSAGE_SIZE];
+
+    /* on_connect() moves to the name's next address when connecting fails later on */
+    for (;;) {
+        c->sock = h2o_socket_connect(c->origin->ctx->loop, sa, len, on_connect);
+        if (c->sock != NULL || c->tried >= c->naddrs)
+            break;
+        sa = (struct sockaddr *)&c->addrs[c->tried];
+        len = c->addrlens[c->tried++];
+    }
+    if (c->sock == NULL) {
+        snprintf(msg, sizeof(msg), "Failed to connect to %s port %u: %s", c->origin->host, (unsigned)c->origin->port,
+                 strerror(errno));
+        drop_conn(x);
+        fail_later(x, H1_CONNECT_FAILED, msg);
+        return;
+    }
+    c->sock->data = c;
+}
+
+static void on_getaddr(h2o_hostinfo_getaddr_req_t *req, const char *errstr, struct addrinfo *res, void *data)
+{
+    conn_t *c = data;
+    h1_xfer_t *x = c->xfer;
+
+    (void)req;
+    c->getaddr = NULL;
+    if (errstr != NULL) {
+        drop_conn(x);
+        finish(x, H1_RESOLVE_FAILED, "Could not resolve host: %s (%s)", x->origin->host, errstr);
+        return;
+    }
+    for (struct addrinfo *ai = res; ai != NULL && c->naddrs != MAX_ADDRS; ai = ai->ai_next) {
+        if (ai->ai_addrlen > sizeof(c->addrs[0]))
+            continue;
+        memcpy(&c->addrs[c->naddrs], ai->ai_addr, ai->ai_addrlen);
+        c->addrlens[c->naddrs++] = ai->ai_addrlen;
+    }
+    if (c->naddrs == 0) {
+        drop_conn(x);
+        finish(x, H1_RESOLVE_FAILED, "Could not resolve host: %s (no address)", x->origin->host);
+        return;
+    }
+    c->tried = 1;
+    connect_to(c, (struct sockaddr *)&c->addrs[0], c->addrlens[0]);
+}
+
+static void on_connect_deadline(h2o_timeout_entry_t *e)
+{
+    h1_xfer_t *x = H2O_STRUCT_FROM_MEMBER(h1_xfer_t, connect_deadline, e);
+
+    drop_conn(x);
+    finish(x, H1_TIMEOUT, "Connection timed out after %u milliseconds", (unsigned)x->ctx->connect_timeout_ms);
+}
+
+static void open_conn(origin_t *o, h1_xfer_t *x)
+{
+    h1_ctx_t *ctx = o->ctx;
+    conn_t *c = calloc(1, sizeof(*c));
+
+    if (c == NULL)
+        abort();
+    c->origin = o;
+    c->xfer = x;
+    ++o->nconns;
+    x->conn = c;
+    x->state = X_CONNECTING;
+    x->reused = false;
+    if (ctx->connect_timeout_ms != 0 && (x->timeout_ms == 0 || ctx->connect_timeout_ms < x->timeout_ms))
+        h2o_timeout_link(ctx->loop, timeout_of(ctx, ctx->connect_timeout_ms), &x->connect_deadline);
+    if (o->addrlen != 0) {
+        connect_to(c, (struct sockaddr *)&o->addr, o->addrlen);
+        return;
+    }
+    c->getaddr = h2o_hostinfo_getaddr(ctx->getaddr_receiver, h2o_iovec_init(o->host, strlen(o->host)),
+                                      h2o_iovec_init(o->port_str, strlen(o->port_str)), AF_UNSPEC, SOCK_STREAM,
+                                      IPPROTO_TCP, AI_ADDRCONFIG | AI_NUMERICSERV, on_getaddr, c);
+}
+
+/* Gives the origin's free connections (and room for new ones) to the transfers waiting for one, in order. */
+static void pump(origin_t *o)
+{
+    while (!h2o_linklist_is_empty(&o->waiting)) {
+        h1_xfer_t *x = H2O_STRUCT_FROM_MEMBER(h1_xfer_t, _wait, o->waiting.next);
+        conn_t *c = from_pool(o);
+        if (c == NULL && o->nconns >= o->ctx->max_host)
+            return;
+        h2o_linklist_unlink(&x->_wait);
+        if (c == NULL) {
+            open_conn(o, x);
+            continue;
+        }
+        c->xfer = x;
+        x->conn = c;
+        x->reused = true;
+        send_request(x);
+    }
+}
+
+/* ---- the end ---- */
+
+static void finish(h1_xfer_t *x, h1_code_t code, const char *fmt, ...)
+{
+    origin_t *o = x->origin;
+    char msg[MESSAGE_SIZE];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    unlink_entry(&x->deadline);
+    unlink_entry(&x->connect_deadline);
+    unlink_entry(&x->kick);
+    if (h2o_linklist_is_linked(&x->_wait))
+        h2o_linklist_unlink(&x->_wait);
+    drop_conn(x);
+    x->h->on_done(x->data, code, msg);
+    free(x);
+    pump(o);
+}
+
+/* The answer is complete: the connection goes back to the pool if it can serve another. */
+static void complete(h1_xfer_t *x)
+{
+    conn_t *c = x->conn;
+
+    /* an answer that came before the whole request was written (an early error) leaves the connection unusable */
+    if (x->keepalive && !x->writing && c->sock->input->size == 0) {
+        x->conn = NULL;
+        h2o_socket_read_stop(c->sock);
+        to_pool(c);
+    }
+    finish(x, H1_OK, "%s", "");
+}
+
+static void on_deadline(h2o_timeout_entry_t *e)
+{
+    h1_xfer_t *x = H2O_STRUCT_FROM_MEMBER(h1_xfer_t, deadline, e);
+
+    finish(x, H1_TIMEOUT, "Operation timed out after %u milliseconds with %llu bytes received", (unsigned)x->timeout_ms,
+           (unsigned long long)x->received);
+}
+
+/* ---- the answer ---- */
+
+static bool token_in(const char *v, size_t len, const char *token)
+{
+    size_t tl = strlen(token);
+
+    for (size_t i = 0; i + tl <= len; ++i)
+        if (strncasecmp(v + i, token, tl) == 0 && (i == 0 || v[i - 1] == ' ' || v[i - 1] == ',') &&
+            (i + tl == len || v[i + tl] == ' ' || v[i + tl] == ',' || v[i + tl] == ';'))
+            return true;
+    return false;
+}
+
+static bool name_is(const h1_header_t *h, const char *want)
+{
+    return h->name_len == strlen(want) && strncasecmp(h->name, want, h->name_len) == 0;
+}
+
+/* Sets keepalive and framing from the final answer's head; -1 on a head we cannot frame. */
+static int frame(h1_xfer_t *x, int minor, int status, const h1_header_t *hs, size_t n)
+{
+    bool has_length = false, chunked = false;
+
+    x->keepalive = minor >= 1;
+    for (size_t i = 0; i != n; ++i) {
+        if (name_is(&hs[i], "connection")) {
+            if (token_in(hs[i].value, hs[i].value_len, "close"))
+                x->keepalive = false;
+            else if (token_in(hs[i].value, hs[i].value_len, "keep-alive"))
+                x->keepalive = true;
+        } else if (name_is(&hs[i], "transfer-encoding")) {
+            if (!token_in(hs[i].value, hs[i].value_len, "chunked"))
+                return -1;
+            chunked = true;
+        } else if (name_is(&hs[i], "content-length")) {
+            char *end;
+            char buf[24];
+            if (hs[i].value_len == 0 || hs[i].value_len >= sizeof(buf))
+                return -1;
+            memcpy(buf, hs[i].value, hs[i].value_len);
+            buf[hs[i].value_len] = '\0';
+            errno = 0;
+            x->left = strtoull(buf, &end, 10);
+            if (*end != '\0' || errno != 0 || buf[0] == '-')
+                return -1;
+            has_length = true;
+        }
+    }
+    if (strcmp(x->head, "HEAD") == 0 || status == 204 || status == 304)
+        x->framing = F_NONE;
+    else if (chunked)
+        x->framing = F_CHUNKED;
+    else if (has_length)
+        x->framing = F_LENGTH;
+    else
+        x->framing = F_CLOSE, x->keepalive = false;
+    return 0;
+}
+
+/* 1 when the head of the final answer was taken, 0 when more bytes are needed, -1 when the transfer ended. */
+static int take_head(h1_xfer_t *x)
+{
+    h2o_buffer_t **in = &x->conn->sock->input;
+    h1_header_t hs[MAX_HEADERS];
+
+    for (;;) {
+        size_t n = MAX_HEADERS, msg_len;
+        int minor, status;
+        const char *msg;
+        int rlen = phr_parse_response((*in)->bytes, (*in)->size, &minor, &status, &msg, &msg_len, hs, &n, 0);
+        if (rlen == -2) {
+            if ((*in)->size <= MAX_HEAD_BYTES)
+                return 0;
+            finish(x, H1_BAD_RESPONSE, "Invalid HTTP response: head larger than %d bytes", MAX_HEAD_BYTES);
+            return -1;
+        }
+        if (rlen < 0) {
+            finish(x, H1_BAD_RESPONSE, "Invalid HTTP response from %s", x->origin->authority);
+            return -1;
+        }
+        if (status >= 100 && status < 200 && status != 101) { /* informational: the real answer follows */
+            h2o_buffer_consume(in, (size_t)rlen);
+            continue;
+        }
+        if (frame(x, minor, status, hs, n) != 0) {
+            finish(x, H1_BAD_RESPONSE, "Invalid HTTP response from %s: unsupported framing", x->origin->authority);
+            return -1;
+        }
+        if (x->h->on_head(x->data, status, hs, n) != H1_GO_ON) {
+            finish(x, H1_ABORTED, "%s", "aborted by the receiver");
+            return -1;
+        }
+        h2o_buffer_consume(in, (size_t)rlen);
+        x->state = X_BODY;
+        return 1;
+    }
+}
+
+/* Decodes buf[0, *len) in place: the body bytes end up at the front, *len is set to their count. Returns -1 on a
+ * malformed body, else 0 (the end may still come) or 1 (the last chunk and the trailer are complete; bytes after
+ * them, if any, are dropped and make the connection unusable). */
+static int dechunk(h1_xfer_t *x, char *buf, size_t *len)
+{
+    size_t r = 0, w = 0, n = *len;
+
+    while (r < n && x->cstate != C_END) {
+        char ch = buf[r];
+        int d = -1;
+        switch (x->cstate) {
+        case C_SIZE:
+        case C_SIZE_MORE:
+            if (ch >= '0' && ch <= '9')
+                d = ch - '0';
+            else if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f')
+                d = (ch | 0x20) - 'a' + 10;
+            if (d >= 0) {
+                if (x->csize >> 56)
+                    return -1;
+                x->csize = x->csize * 16 + (uint64_t)d;
+                x->cstate = C_SIZE_MORE;
+                ++r;
+                break;
+            }
+            if (x->cstate == C_SIZE)
+                return -1;
+            x->cstate = C_EXT;
+            /* fall through */
+        case C_EXT: /* extensions and the line end */
+            ++r;
+            if (ch == '\n')
+                x->cstate = x->csize != 0 ? C_DATA : C_TRAILER;
+            break;
+        case C_DATA: {
+            size_t take = n - r < x->csize ? n - r : (size_t)x->csize;
+            if (w != r)
+                memmove(buf + w, buf + r, take);
+            w += take, r += take;
+            x->csize -= take;
+            if (x->csize == 0)
+                x->cstate = C_DATA_CR;
+        } break;
+        case C_DATA_CR:
+            ++r;
+            if (ch == '\r')
+                x->cstate = C_DATA_LF;
+            else if (ch == '\n')
+                x->cstate = C_SIZE;
+            else
+                return -1;
+            break;
+        case C_DATA_LF:
+            ++r;
+            if (ch != '\n')
+                return -1;
+            x->cstate = C_SIZE;
+            break;
+        case C_TRAILER: /* at the start of a trailer line; an empty one ends the body */
+            ++r;
+            x->cstate = ch == '\r' ? C_TRAILER_LF : ch == '\n' ? C_END : C_TRAILER_LINE;
+            break;
+        case C_TRAILER_LINE:
+            ++r;
+            if (ch == '\n')
+                x->cstate = C_TRAILER;
+            break;
+        case C_TRAILER_LF:
+            ++r;
+            if (ch != '\n')
+                return -1;
+            x->cstate = C_END;
+            break;
+        }
+    }
+    *len = w;
+    if (x->cstate != C_END)
+        return 0;
+    if (r != n)
+        x->keepalive = false;
+    return 1;
+}
+
+/* Offers @len bytes at the front of the input, in pieces of at most H1_MAX_PIECE, and counts what was taken (off
+ * `left` or `decoded`, by framing); returns false when the transfer paused or ended. */
+static bool offer(h1_xfer_t *x, size_t len)
+{
+    h2o_buffer_t **in = &x->conn->sock->input;
+
+    while (len != 0) {
+        size_t piece = len < H1_MAX_PIECE ? len : H1_MAX_PIECE;
+        int ret = x->h->on_body(x->data, (*in)->bytes, piece);
+        if (ret == H1_PAUSE) {
+            x->paused = true;
+            h2o_socket_read_stop(x->conn->sock);
+            return false;
+        }
+        if (ret != H1_GO_ON) {
+            finish(x, H1_ABORTED, "%s", "aborted by the receiver");
+            return false;
+        }
+        h2o_buffer_consume(in, piece);
+        x->received += piece;
+        len -= piece;
+        if (x->framing == F_LENGTH)
+            x->left -= piece;
+        else if (x->framing == F_CHUNKED)
+            x->decoded -= piece;
+    }
+    return true;
+}
+
+/* Hands over what the input holds of the body; ends the transfer when the body is complete. */
+static void take_body(h1_xfer_t *x)
+{
+    h2o_buffer_t *in = x->conn->sock->input;
+
+    switch (x->framing) {
+    case F_LENGTH: {
+        size_t n = in->size < x->left ? in->size : (size_t)x->left;
+        if (n != 0 && !offer(x, n))
+            return;
+        if (x->left != 0)
+            return;
+        if (x->conn->sock->input->size != 0) /* more than announced */
+            x->keepalive = false;
+    } break;
+    case F_CHUNKED: {
+        if (in->size > x->decoded && !x->body_done) {
+            size_t raw = in->size - x->decoded;
+            int rc = dechunk(x, in->bytes + x->decoded, &raw);
+            if (rc < 0) {
+                finish(x, H1_BAD_RESPONSE, "Invalid chunked body from %s", x->origin->authority);
+                return;
+            }
+            in->size = x->decoded + raw;
+            x->decoded = in->size;
+            x->body_done = rc == 1;
+        }
+        if (x->decoded != 0 && !offer(x, x->decoded))
+            return;
+        if (!x->body_done)
+            return;
+    } break;
+    case F_CLOSE:
+        if (in->size != 0)
+            offer(x, in->size);
+        return; /* the end is the close */
+    }
+    complete(x);
+}
+
+static void on_eof_or_error(h1_xfer_t *x, const char *err)
+{
+    if (x->state == X_HEAD && !x->got_bytes && x->reused && !x->retried) {
+        /* the server closed the pooled connection as we used it: once more, on a new one */
+        drop_conn(x);
+        x->retried = true;
+        open_conn(x->origin, x);
+        return;
+    }
+    if (x->state == X_BODY && x->framing == F_CLOSE) {
+        if (x->conn->sock->input->size != 0 && !offer(x, x->conn->sock->input->size))
+            return;
+        finish(x, H1_OK, "%s", "");
+        return;
+    }
+    if (!x->got_bytes) {
+        finish(x, H1_IO_ERROR, "%s", err == h2o_socket_error_closed ? "Empty reply from server" : err);
+        return;
+    }
+    finish(x, H1_IO_ERROR, "Connection to %s ended before the answer was complete (%llu body bytes received): %s",
+           x->origin->authority, (unsigned long long)x->received, err);
+}
+
+static void on_readable(h2o_socket_t *sock, const char *err)
+{
+    conn_t *c = sock->data;
+    h1_xfer_t *x = c->xfer;
+
+    if (x == NULL) {
+        conn_close(c);
+        return;
+    }
+    if (err != NULL) {
+        on_eof_or_error(x, err);
+        return;
+    }
+    x->got_bytes = true;
+    if (x->state == X_HEAD && take_head(x) <= 0)
+        return;
+    if (!x->paused)
+        take_body(x);
+}
+
+/* 0 ms: a failure found in a call from the user, or delivery after h1_resume(). */
+static void on_kick(h2o_timeout_entry_t *e)
+{
+    h1_xfer_t *x = H2O_STRUCT_FROM_MEMBER(h1_xfer_t, kick, e);
+
+    if (x->late_code != H1_OK) {
+        finish(x, (h1_code_t)x->late_code, "%s", x->late_msg);
+        return;
+    }
+    if (x->paused || x->conn == NULL)
+        return;
+    h2o_socket_read_start(x->conn->sock, on_readable);
+    take_body(x);
+}
+
+/* ---- API ---- */
+
+h1_ctx_t *h1_ctx_new(h2o_loop_t *loop, const h1_opts_t *opts)
+{
+    h1_ctx_t *ctx = calloc(1, sizeof(*ctx));
+
+    if (ctx == NULL)
+        abort();
+    ctx->loop = loop;
+    ctx->max_host = opts->max_host_connections != 0 ? opts->max_host_connections : DEFAULT_MAX_HOST;
+    ctx->connect_timeout_ms = opts->connect_timeout_ms;
+    ctx->max_idle_ms = opts->max_idle_ms != 0 ? opts->max_idle_ms : DEFAULT_MAX_IDLE_MS;
+    ctx->getaddr_receiver = opts->getaddr_receiver;
+    h2o_linklist_init_anchor(&ctx->origins);
+    timeout_of(ctx, 0);
+    return ctx;
+}
+
+void h1_ctx_free(h1_ctx_t *ctx)
+{
+    while (!h2o_linklist_is_empty(&ctx->origins)) {
+        origin_t *o = H2O_STRUCT_FROM_MEMBER(origin_t, _link, ctx->origins.next);
+        while (!h2o_linklist_is_empty(&o->idle))
+            conn_close(H2O_STRUCT_FROM_MEMBER(conn_t, _idle, o->idle.next));
+        h2o_linklist_unlink(&o->_link);
+        free(o->authority);
+        free(o->host);
+        free(o);
+    }
+    for (size_t i = 0; i != ctx->ntmos; ++i) {
+        h2o_timeout_dispose(ctx->loop, &ctx->tmos[i]->t);
+        free(ctx->tmos[i]);
+    }
+    free(ctx->tmos);
+    free(ctx);
+}
+
+bool h1_serves(const h1_ctx_t *ctx, const char *url)
+{
+    url_t u;
+    char host[256];
+    struct sockaddr_storage ss;
+
+    if (parse_url(url, &u) != 0)
+        return false;
+    if (ctx->getaddr_receiver != NULL)
+        return true;
+    memcpy(host, u.host, u.host_len);
+    host[u.host_len] = '\0';
+    return numeric_addr(host, u.port, &ss) != 0;
+}
+
+h1_xfer_t *h1_start(h1_ctx_t *ctx, const h1_request_t *req, const h1_handlers_t *handlers, void *data)
+{
+    url_t u;
+    h1_xfer_t *x;
+    const char *path;
+    size_t path_len, cap;
+    char clen[48] = "";
+
+    if (!h1_serves(ctx, req->url) || parse_url(req->url, &u) != 0)
+        return NULL;
+    path = *u.path == '\0' || *u.path == '#' ? "/" : u.path;
+    path_len = *path == '/' ? strcspn(path, "#") : 1;
+    if (req->has_body)
+        snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", req->body.len);
+    cap = 2 * strlen(req->method) + 1 + path_len + (*path == '?' ? 1 : 0) + 64 + u.authority_len + req->headers.len +
+          strlen(clen) + 3;
+    x = calloc(1, sizeof(*x) + cap);
+    if (x == NULL)
+        abort();
+    /* head[] starts with the method and a NUL (frame() looks at it), then the request itself */
+    size_t mlen = strlen(req->method);
+    memcpy(x->head, req->method, mlen + 1);
+    char *p = x->head + mlen + 1;
+    int n = snprintf(p, cap - mlen - 1, "%s %s%.*s HTTP/1.1\r\nHost: %.*s\r\n%.*s%s\r\n", req->method,
+                     *path == '?' ? "/" : "", (int)path_len, path, (int)u.authority_len, u.authority,
+                     (int)req->headers.len, req->headers.base, clen);
+    x->ctx = ctx;
+    x->origin = get_origin(ctx, &u);
+    x->h = handlers;
+    x->data = data;
+    x->timeout_ms = req->timeout_ms;
+    x->bufs[0] = h2o_iovec_init(p, (size_t)n);
+    x->bufs[1] = req->body;
+    x->deadline.cb = on_deadline;
+    x->connect_deadline.cb = on_connect_deadline;
+    x->kick.cb = on_kick;
+    x->state = X_WAITING;
+    if (req->timeout_ms != 0)
+        h2o_timeout_link(ctx->loop, timeout_of(ctx, req->timeout_ms), &x->deadline);
+    h2o_linklist_insert(&x->origin->waiting, &x->_wait);
+    pump(x->origin);
+    return x;
+}
+
+void h1_resume(h1_xfer_t *x)
+{
+    if (!x->paused)
+        return;
+    x->paused = false;
+    if (!h2o_timeout_is_linked(&x->kick))
+        h2o_timeout_link(x->ctx->loop, timeout_of(x->ctx, 0), &x->kick);
+}
+
+void h1_abort(h1_xfer_t *x)
+{
+    origin_t *o = x->origin;
+
+    unlink_entry(&x->deadline);
+    unlink_entry(&x->connect_deadline);
+    unlink_entry(&x->kick);
+    if (h2o_linklist_is_linked(&x->_wait))
+        h2o_linklist_unlink(&x->_wait);
+    drop_conn(x);
+    free(x);
+    pump(o);
+}
