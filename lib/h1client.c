@@ -55,8 +55,10 @@ struct st_h1_ctx_t {
     uint32_t connect_timeout_ms;
     uint64_t max_idle_ms;
     h2o_multithread_receiver_t *getaddr_receiver;
-    h2o_linklist_t origins; /* origin_t._link */
-    tmo_t **tmos;           /* one h2o timeout per duration in use; 0 ms is always there */
+    h2o_linklist_t origins;    /* origin_t._link */
+    size_t nidle;              /* pooled connections, all origins */
+    h2o_timeout_entry_t sweep; /* linked while nidle != 0: closes connections idle for longer than max_idle_ms */
+    tmo_t **tmos;              /* one h2o timeout per duration in use; 0 ms is always there */
     size_t ntmos;
 };
 
@@ -268,8 +270,10 @@ static void conn_close(conn_t *c)
         h2o_hostinfo_getaddr_cancel(c->getaddr);
     if (c->sock != NULL)
         h2o_socket_close(c->sock);
-    if (h2o_linklist_is_linked(&c->_idle))
+    if (h2o_linklist_is_linked(&c->_idle)) {
         h2o_linklist_unlink(&c->_idle);
+        --o->ctx->nidle;
+    }
     --o->nconns;
     free(c);
 }
@@ -293,31 +297,51 @@ static void on_idle_readable(h2o_socket_t *sock, const char *err)
     conn_close(c);
 }
 
-static void to_pool(conn_t *c)
+/* Closes the origin's pooled connections idle for longer than max_idle_ms (the oldest are first). */
+static void close_expired(origin_t *o, uint64_t now)
 {
-    origin_t *o = c->origin;
-
-    c->xfer = NULL;
-    c->idle_since = h2o_now(o->ctx->loop);
-    h2o_socket_read_start(c->sock, on_idle_readable);
-    h2o_linklist_insert(&o->idle, &c->_idle);
-}
-
-/* The most recently used pooled connection that has not idled too long; older ones are closed on the way. */
-static conn_t *from_pool(origin_t *o)
-{
-    uint64_t now = h2o_now(o->ctx->loop);
-
     while (!h2o_linklist_is_empty(&o->idle)) {
         conn_t *c = H2O_STRUCT_FROM_MEMBER(conn_t, _idle, o->idle.next);
         if (now - c->idle_since <= o->ctx->max_idle_ms)
             break;
         conn_close(c);
     }
+}
+
+/* Every max_idle_ms while connections are pooled, so that those of a backend no longer used (a reload changed the
+ * configuration) do not stay open for good. */
+static void on_sweep(h2o_timeout_entry_t *e)
+{
+    h1_ctx_t *ctx = H2O_STRUCT_FROM_MEMBER(h1_ctx_t, sweep, e);
+    uint64_t now = h2o_now(ctx->loop);
+
+    for (h2o_linklist_t *n = ctx->origins.next; n != &ctx->origins; n = n->next)
+        close_expired(H2O_STRUCT_FROM_MEMBER(origin_t, _link, n), now);
+    if (ctx->nidle != 0)
+        h2o_timeout_link(ctx->loop, timeout_of(ctx, (uint32_t)ctx->max_idle_ms), &ctx->sweep);
+}
+
+static void to_pool(conn_t *c)
+{
+    h1_ctx_t *ctx = c->origin->ctx;
+
+    c->xfer = NULL;
+    c->idle_since = h2o_now(ctx->loop);
+    h2o_socket_read_start(c->sock, on_idle_readable);
+    h2o_linklist_insert(&c->origin->idle, &c->_idle);
+    if (ctx->nidle++ == 0 && !h2o_timeout_is_linked(&ctx->sweep))
+        h2o_timeout_link(ctx->loop, timeout_of(ctx, (uint32_t)ctx->max_idle_ms), &ctx->sweep);
+}
+
+/* The most recently used pooled connection that has not idled too long. */
+static conn_t *from_pool(origin_t *o)
+{
+    close_expired(o, h2o_now(o->ctx->loop));
     if (h2o_linklist_is_empty(&o->idle))
         return NULL;
     conn_t *c = H2O_STRUCT_FROM_MEMBER(conn_t, _idle, o->idle.prev);
     h2o_linklist_unlink(&c->_idle);
+    --o->ctx->nidle;
     return c;
 }
 
@@ -851,7 +875,10 @@ h1_ctx_t *h1_ctx_new(h2o_loop_t *loop, const h1_opts_t *opts)
     ctx->max_host = opts->max_host_connections != 0 ? opts->max_host_connections : DEFAULT_MAX_HOST;
     ctx->connect_timeout_ms = opts->connect_timeout_ms;
     ctx->max_idle_ms = opts->max_idle_ms != 0 ? opts->max_idle_ms : DEFAULT_MAX_IDLE_MS;
+    if (ctx->max_idle_ms > UINT32_MAX)
+        ctx->max_idle_ms = UINT32_MAX;
     ctx->getaddr_receiver = opts->getaddr_receiver;
+    ctx->sweep.cb = on_sweep;
     h2o_linklist_init_anchor(&ctx->origins);
     timeout_of(ctx, 0);
     return ctx;
@@ -859,6 +886,7 @@ h1_ctx_t *h1_ctx_new(h2o_loop_t *loop, const h1_opts_t *opts)
 
 void h1_ctx_free(h1_ctx_t *ctx)
 {
+    unlink_entry(&ctx->sweep);
     while (!h2o_linklist_is_empty(&ctx->origins)) {
         origin_t *o = H2O_STRUCT_FROM_MEMBER(origin_t, _link, ctx->origins.next);
         while (!h2o_linklist_is_empty(&o->idle))

@@ -45,6 +45,7 @@ static struct {
     pthread_t thread;
     atomic_bool stop;
     atomic_int accepted; /* connections accepted so far */
+    atomic_int ended;    /* connections the server saw end (closed by the client, or by itself) */
     atomic_int requests; /* requests fully read so far */
     pthread_mutex_t mu;  /* guards the last request below */
     char method[16];
@@ -345,6 +346,7 @@ static void *conn_main(void *arg)
 Done:
     free(buf);
     close(fd);
+    atomic_fetch_add(&srv.ended, 1);
     return NULL;
 }
 
@@ -1071,6 +1073,36 @@ static void test_reused_connection_dropped(void **state)
     free(r2.body);
 }
 
+static int fx_setup_idle_1s(void **state)
+{
+    up_opts_t opts = {.max_host_connections = 16, .max_idle_age_s = 1};
+    return fx_setup_with(state, &opts);
+}
+
+/* A kept-alive connection idle for longer than max_idle_age_s is not used again; the lean client also closes it
+ * on its own, without a request coming (a backend a reload removed keeps no connection open). */
+static void test_idle_connection_expires(void **state)
+{
+    fx_t *fx = *state;
+    result_t r1 = {0}, r2 = {0};
+    char url[128];
+    url_of(url, sizeof(url), "/ping");
+    up_req_t req1 = req_for(fx, UP_GET, url, &r1);
+    fetch(fx, &req1, &r1);
+    assert_int_equal(r1.klass, UP_OK);
+    int accepted = atomic_load(&srv.accepted);
+    assert_true(atomic_load(&srv.accepted) - atomic_load(&srv.ended) >= 1);
+    run_for(fx, 2600);
+    if (h1_mode) /* every connection the server accepted (earlier cases' included) has ended */
+        assert_int_equal(atomic_load(&srv.accepted) - atomic_load(&srv.ended), 0);
+    up_req_t req2 = req_for(fx, UP_GET, url, &r2);
+    fetch(fx, &req2, &r2);
+    assert_int_equal(r2.klass, UP_OK);
+    assert_int_equal(atomic_load(&srv.accepted) - accepted, 1);
+    free(r1.body);
+    free(r2.body);
+}
+
 /* Waits until the server has had @want requests; on the loop, the loop has to run for the transfers to go on. */
 static void wait_requests(fx_t *fx, int want)
 {
@@ -1777,6 +1809,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_keepalive, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_server_closes_idle_connection, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_reused_connection_dropped, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_idle_connection_expires, fx_setup_idle_1s, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cancel, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_from_callback, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_releases_connection, fx_setup_one_conn, fx_teardown),
