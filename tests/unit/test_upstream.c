@@ -140,18 +140,38 @@ static void send_pattern_chunked(int fd, size_t n)
 static const struct {
     const char *name, *answer;
     bool closes; /* the server closes after it */
+    bool broken; /* the transfer must fail */
 } framings[] = {
     {"chunk-ext-trailer",
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value\r\nhello\r\nA \r\n0123456789\r\n"
      "0\r\nX-Trailer: t\r\nX-Other: u\r\n\r\n",
+     false, false},
+    {"chunk-lf-only", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\na\n0123456789\n0\n\n", false,
      false},
-    {"chunk-lf-only", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\na\n0123456789\n0\n\n", false},
     {"informational", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\nhello0123456789",
+     false, false},
+    {"until-close", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello0123456789", true, false},
+    {"http10", "HTTP/1.0 200 OK\r\nContent-Length: 15\r\n\r\nhello0123456789", true, false},
+    {"connection-close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 15\r\n\r\nhello0123456789", true,
      false},
-    {"until-close", "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhello0123456789", true},
-    {"http10", "HTTP/1.0 200 OK\r\nContent-Length: 15\r\n\r\nhello0123456789", true},
-    {"connection-close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 15\r\n\r\nhello0123456789", true},
+    /* broken answers: the transfer fails (UNREACHABLE), the server closes after each */
+    {"bad-status-line", "HTTP/1.1 abc\r\n\r\n", true, true},
+    {"not-http", "SSH-2.0-OpenSSH_9.2\r\n", true, true},
+    {"bad-length", "HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nhello", true, true},
+    {"bad-chunk-size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\nhello\r\n0\r\n\r\n", true, true},
+    {"huge-chunk-size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\nhello\r\n", true,
+     true},
+    {"chunk-without-crlf", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhelloXX0\r\n\r\n", true, true},
+    {"truncated-chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel", true, true},
 };
+
+static bool framing_closes(const char *name)
+{
+    for (size_t i = 0; i != sizeof(framings) / sizeof(framings[0]); ++i)
+        if (strcmp(name, framings[i].name) == 0)
+            return framings[i].closes;
+    return true;
+}
 
 /* Sends the answer a byte at a time, 1 ms apart, so that the client sees every state of its parser at a read end. */
 static void send_framing(int fd, const char *name)
@@ -334,8 +354,7 @@ static void *conn_main(void *arg)
         free(head);
         memmove(buf, buf + head_len + body_len, len - head_len - body_len);
         len -= head_len + body_len;
-        if (strcmp(target, "/close") == 0 || strcmp(target, "/framing/until-close") == 0 ||
-            strcmp(target, "/framing/http10") == 0 || strcmp(target, "/framing/connection-close") == 0)
+        if (strcmp(target, "/close") == 0 || (strncmp(target, "/framing/", 9) == 0 && framing_closes(target + 9)))
             break;
         drop_next = strcmp(target, "/drop-next") == 0;
         if (strcmp(target, "/idle-close") == 0) { /* a keep-alive answer, then the server drops the idle connection */
@@ -645,6 +664,8 @@ static void test_framing(void **state)
     for (size_t i = 0; i != sizeof(framings) / sizeof(framings[0]); ++i) {
         result_t r = {0}, next = {0};
         char path[64];
+        if (framings[i].broken)
+            continue;
         snprintf(path, sizeof(path), "/framing/%s", framings[i].name);
         url_of(url, sizeof(url), path);
         up_req_t req = req_for(fx, UP_GET, url, &r);
@@ -664,6 +685,29 @@ static void test_framing(void **state)
             assert_int_equal(atomic_load(&srv.accepted), accepted);
         free(r.body);
         free(next.body);
+    }
+}
+
+/* Answers no HTTP/1.1 client can make sense of end UNREACHABLE, not in a crash or a hang, whichever client ran. */
+static void test_broken_answers(void **state)
+{
+    fx_t *fx = *state;
+    char url[128];
+    for (size_t i = 0; i != sizeof(framings) / sizeof(framings[0]); ++i) {
+        result_t r = {0};
+        char path[64];
+        if (!framings[i].broken)
+            continue;
+        snprintf(path, sizeof(path), "/framing/%s", framings[i].name);
+        url_of(url, sizeof(url), path);
+        up_req_t req = req_for(fx, UP_GET, url, &r);
+        fetch(fx, &req, &r);
+        if (r.klass != UP_UNREACHABLE)
+            fail_msg("%s: class %s, status %d, message %s", framings[i].name, up_class_str(r.klass), r.status,
+                     r.message);
+        assert_false(r.timed_out);
+        assert_string_not_equal(r.message, "");
+        free(r.body);
     }
 }
 
@@ -1794,6 +1838,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_head, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_client_in_use, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_framing, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_broken_answers, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_host_name, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_echo_1mib, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_refused_400, fx_setup, fx_teardown),
