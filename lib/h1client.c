@@ -24,6 +24,7 @@
 #include <h2o/linklist.h>
 #include <h2o/timeout.h>
 #include "h1client.h"
+#include "h1parse.h"
 
 /* picohttpparser, built into libh2o; h1_header_t has the layout of its struct phr_header. */
 int phr_parse_response(const char *buf, size_t len, int *minor_version, int *status, const char **msg, size_t *msg_len,
@@ -38,8 +39,6 @@ int phr_parse_response(const char *buf, size_t len, int *minor_version, int *sta
 
 enum { X_WAITING, X_CONNECTING, X_HEAD, X_BODY };
 enum { F_NONE, F_LENGTH, F_CHUNKED, F_CLOSE };
-/* chunked decoder states */
-enum { C_SIZE, C_SIZE_MORE, C_EXT, C_DATA, C_DATA_CR, C_DATA_LF, C_TRAILER, C_TRAILER_LINE, C_TRAILER_LF, C_END };
 
 typedef struct st_origin_t origin_t;
 typedef struct st_conn_t conn_t;
@@ -101,10 +100,8 @@ struct st_h1_xfer_t {
     bool writing;      /* the request is not all written yet */
     uint64_t left;     /* F_LENGTH: body bytes still to come */
     uint64_t received; /* body bytes delivered */
-    /* chunked decoding */
-    int cstate;
-    uint64_t csize;
-    size_t decoded;
+    h1p_chunked_t chunked;
+    size_t decoded; /* chunked: body bytes at the front of the input, not handed over yet */
     /* a failure found inside a call from the user, delivered from the loop */
     int late_code;
     char late_msg[MESSAGE_SIZE];
@@ -653,89 +650,6 @@ static int take_head(h1_xfer_t *x)
     }
 }
 
-/* Decodes buf[0, *len) in place: the body bytes end up at the front, *len is set to their count. Returns -1 on a
- * malformed body, else 0 (the end may still come) or 1 (the last chunk and the trailer are complete; bytes after
- * them, if any, are dropped and make the connection unusable). */
-static int dechunk(h1_xfer_t *x, char *buf, size_t *len)
-{
-    size_t r = 0, w = 0, n = *len;
-
-    while (r < n && x->cstate != C_END) {
-        char ch = buf[r];
-        int d = -1;
-        switch (x->cstate) {
-        case C_SIZE:
-        case C_SIZE_MORE:
-            if (ch >= '0' && ch <= '9')
-                d = ch - '0';
-            else if ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f')
-                d = (ch | 0x20) - 'a' + 10;
-            if (d >= 0) {
-                if (x->csize >> 56)
-                    return -1;
-                x->csize = x->csize * 16 + (uint64_t)d;
-                x->cstate = C_SIZE_MORE;
-                ++r;
-                break;
-            }
-            if (x->cstate == C_SIZE)
-                return -1;
-            x->cstate = C_EXT;
-            /* fall through */
-        case C_EXT: /* extensions and the line end */
-            ++r;
-            if (ch == '\n')
-                x->cstate = x->csize != 0 ? C_DATA : C_TRAILER;
-            break;
-        case C_DATA: {
-            size_t take = n - r < x->csize ? n - r : (size_t)x->csize;
-            if (w != r)
-                memmove(buf + w, buf + r, take);
-            w += take, r += take;
-            x->csize -= take;
-            if (x->csize == 0)
-                x->cstate = C_DATA_CR;
-        } break;
-        case C_DATA_CR:
-            ++r;
-            if (ch == '\r')
-                x->cstate = C_DATA_LF;
-            else if (ch == '\n')
-                x->cstate = C_SIZE;
-            else
-                return -1;
-            break;
-        case C_DATA_LF:
-            ++r;
-            if (ch != '\n')
-                return -1;
-            x->cstate = C_SIZE;
-            break;
-        case C_TRAILER: /* at the start of a trailer line; an empty one ends the body */
-            ++r;
-            x->cstate = ch == '\r' ? C_TRAILER_LF : ch == '\n' ? C_END : C_TRAILER_LINE;
-            break;
-        case C_TRAILER_LINE:
-            ++r;
-            if (ch == '\n')
-                x->cstate = C_TRAILER;
-            break;
-        case C_TRAILER_LF:
-            ++r;
-            if (ch != '\n')
-                return -1;
-            x->cstate = C_END;
-            break;
-        }
-    }
-    *len = w;
-    if (x->cstate != C_END)
-        return 0;
-    if (r != n)
-        x->keepalive = false;
-    return 1;
-}
-
 /* Offers @len bytes at the front of the input, in pieces of at most H1_MAX_PIECE, and counts what was taken (off
  * `left` or `decoded`, by framing); returns false when the transfer paused or ended. */
 static bool offer(h1_xfer_t *x, size_t len)
@@ -782,15 +696,17 @@ static void take_body(h1_xfer_t *x)
     } break;
     case F_CHUNKED: {
         if (in->size > x->decoded && !x->body_done) {
-            size_t raw = in->size - x->decoded;
-            int rc = dechunk(x, in->bytes + x->decoded, &raw);
-            if (rc < 0) {
+            size_t raw = in->size - x->decoded, extra = 0;
+            int rc = h1p_dechunk(&x->chunked, in->bytes + x->decoded, &raw, &extra);
+            if (rc == H1P_ERROR) {
                 finish(x, H1_BAD_RESPONSE, "Invalid chunked body from %s", x->origin->authority);
                 return;
             }
             in->size = x->decoded + raw;
             x->decoded = in->size;
-            x->body_done = rc == 1;
+            x->body_done = rc == H1P_END;
+            if (extra != 0) /* bytes after the body: the connection is out of step */
+                x->keepalive = false;
         }
         if (x->decoded != 0 && !offer(x, x->decoded))
             return;
