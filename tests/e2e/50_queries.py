@@ -786,3 +786,17 @@ def test_request_pipelined_while_a_query_is_pending(redis, influxd, proxy):
     assert got[0] == (200, want)
     assert got[1] == (200, query_raw(x.url, "SELECT v FROM m", db="pq").content)
     assert busy < 0.25, "the daemon used %.2f s of CPU in 0.5 s while the answer was pending" % busy
+
+
+def test_backend_named_by_host_name(redis, influxd, proxy):
+    """A backend URL with a host name: resolved off the loop, every address tried in turn (localhost may be ::1
+    first, where influxd does not listen), and the connection kept for the next queries."""
+    x = influxd(dbs=("hn",))
+    assert x.write("m,host=x v=1i %d\n" % T0, "hn", precision="s").status_code == 204
+    p = proxy(redis, {"X": {"url": "http://localhost:%d" % x.http_port}}, {"_default_": ["X"]})
+    wait_until(lambda: healthy(p, "X") is True, 10, what="X healthy")
+    want = query_raw(x.url, "SELECT * FROM m", db="hn")
+    for _ in range(3):
+        same_bytes(pq_url(p, "SELECT * FROM m", "hn"), want)
+    r = pq_url(p, "SHOW MEASUREMENTS", "hn")
+    assert r.status_code == 200 and "m" in r.text, r.text
