@@ -792,6 +792,9 @@ static CURLcode set_options(up_t *up, CURL *e, up_job_t *job)
         SET(CURLOPT_CLOSESOCKETDATA, up);
     }
     SET(CURLOPT_USERAGENT, up->user_agent);
+    /* backends are reached directly, as by h1client: an http_proxy the daemon inherited from a shell must not
+     * send its writes elsewhere (it also spares curl's environment lookups on every transfer) */
+    SET(CURLOPT_PROXY, "");
     SET(CURLOPT_TIMEOUT_MS, (long)job->_req.timeout_ms);
     SET(CURLOPT_CONNECTTIMEOUT_MS, connect_timeout(up, job));
     if (up->max_idle_age_s > 0)

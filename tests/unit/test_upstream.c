@@ -1875,6 +1875,10 @@ int main(void)
     int failed;
 
     signal(SIGPIPE, SIG_IGN);
+    /* a proxy in the environment is ignored: every case below would fail if curl went through this dead one */
+    setenv("http_proxy", "http://127.0.0.1:9", 1);
+    setenv("HTTP_PROXY", "http://127.0.0.1:9", 1);
+    setenv("all_proxy", "http://127.0.0.1:9", 1);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     failed = cmocka_run_group_tests_name("worker thread", tests, srv_start, srv_stop);
     loop_mode = true;
