@@ -835,38 +835,67 @@ bool h1_serves(const h1_ctx_t *ctx, const char *url)
     return numeric_addr(host, u.port, &ss) != 0;
 }
 
+static char *put(char *p, const char *s, size_t n)
+{
+    if (n != 0)
+        memcpy(p, s, n);
+    return p + n;
+}
+
+static char *put_size(char *p, size_t v)
+{
+    char digits[24];
+    size_t n = 0;
+
+    do
+        digits[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n != 0)
+        *p++ = digits[--n];
+    return p;
+}
+
 h1_xfer_t *h1_start(h1_ctx_t *ctx, const h1_request_t *req, const h1_handlers_t *handlers, void *data)
 {
+    static const char version_host[] = " HTTP/1.1\r\nHost: ", clen[] = "Content-Length: ";
     url_t u;
     h1_xfer_t *x;
     const char *path;
-    size_t path_len, cap;
-    char clen[48] = "";
+    size_t path_len, mlen = strlen(req->method);
+    char *p, *start;
 
     if (!h1_serves(ctx, req->url) || parse_url(req->url, &u) != 0)
         return NULL;
     path = *u.path == '\0' || *u.path == '#' ? "/" : u.path;
     path_len = *path == '/' ? strcspn(path, "#") : 1;
-    if (req->has_body)
-        snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n", req->body.len);
-    cap = 2 * strlen(req->method) + 1 + path_len + (*path == '?' ? 1 : 0) + 64 + u.authority_len + req->headers.len +
-          strlen(clen) + 3;
-    x = calloc(1, sizeof(*x) + cap);
+    x = calloc(1, sizeof(*x) + 2 * mlen + 2 + 1 + path_len + sizeof(version_host) + u.authority_len + 2 +
+                      req->headers.len + sizeof(clen) + 24 + 2 + 2);
     if (x == NULL)
         abort();
     /* head[] starts with the method and a NUL (frame() looks at it), then the request itself */
-    size_t mlen = strlen(req->method);
     memcpy(x->head, req->method, mlen + 1);
-    char *p = x->head + mlen + 1;
-    int n = snprintf(p, cap - mlen - 1, "%s %s%.*s HTTP/1.1\r\nHost: %.*s\r\n%.*s%s\r\n", req->method,
-                     *path == '?' ? "/" : "", (int)path_len, path, (int)u.authority_len, u.authority,
-                     (int)req->headers.len, req->headers.base, clen);
+    p = start = x->head + mlen + 1;
+    p = put(p, req->method, mlen);
+    *p++ = ' ';
+    if (*path == '?')
+        *p++ = '/';
+    p = put(p, path, path_len);
+    p = put(p, version_host, sizeof(version_host) - 1);
+    p = put(p, u.authority, u.authority_len);
+    p = put(p, "\r\n", 2);
+    p = put(p, req->headers.base, req->headers.len);
+    if (req->has_body) {
+        p = put(p, clen, sizeof(clen) - 1);
+        p = put_size(p, req->body.len);
+        p = put(p, "\r\n", 2);
+    }
+    p = put(p, "\r\n", 2);
     x->ctx = ctx;
     x->origin = get_origin(ctx, &u);
     x->h = handlers;
     x->data = data;
     x->timeout_ms = req->timeout_ms;
-    x->bufs[0] = h2o_iovec_init(p, (size_t)n);
+    x->bufs[0] = h2o_iovec_init(start, (size_t)(p - start));
     x->bufs[1] = req->body;
     x->deadline.cb = on_deadline;
     x->connect_deadline.cb = on_connect_deadline;

@@ -967,7 +967,9 @@ static char *h1_header_block(const up_t *up, up_job_t *job, size_t *len)
     buf = p = malloc(cap);
     if (buf == NULL)
         abort();
-    p += sprintf(p, "User-Agent: %s\r\n", up->user_agent);
+    p = mempcpy(p, "User-Agent: ", 12);
+    p = mempcpy(p, up->user_agent, strlen(up->user_agent));
+    p = mempcpy(p, "\r\n", 2);
     if (job->_req.username != NULL) {
         size_t ul = strlen(job->_req.username), pl = strlen(job->_req.password);
         char *cred = malloc(ul + 1 + pl);
@@ -976,16 +978,19 @@ static char *h1_header_block(const up_t *up, up_job_t *job, size_t *len)
         memcpy(cred, job->_req.username, ul);
         cred[ul] = ':';
         memcpy(cred + ul + 1, job->_req.password, pl);
-        p += sprintf(p, "Authorization: Basic ");
+        p = mempcpy(p, "Authorization: Basic ", 21);
         p += h2o_base64_encode(p, cred, ul + 1 + pl, 0);
-        p += sprintf(p, "\r\n");
+        p = mempcpy(p, "\r\n", 2);
         free(cred);
     }
     h = job->_req.headers;
-    for (size_t i = 0; i != job->_req.num_headers; ++i, h += strlen(h) + 1)
-        p += sprintf(p, "%s\r\n", h);
+    for (size_t i = 0, hl; i != job->_req.num_headers; ++i, h += hl + 1) {
+        hl = strlen(h);
+        p = mempcpy(p, h, hl);
+        p = mempcpy(p, "\r\n", 2);
+    }
     if (job->_req.gzip)
-        p += sprintf(p, "Content-Encoding: gzip\r\n");
+        p = mempcpy(p, "Content-Encoding: gzip\r\n", 24);
     n = (size_t)(p - buf);
     assert(n < cap);
     *len = n;
