@@ -10,6 +10,10 @@
  * idle kept-alive connection, and watches it again when it is reused: no dup/close/epoll churn per
  * request); other sockets curl watches (the resolver's) are watched through a dup() of the descriptor.
  *
+ * LEAN CLIENT: in loop mode, start_job() hands a use_h1 job to h1client (h1_start) when it serves the URL; its
+ * callbacks (h1_on_head/h1_on_body/h1_on_done) fill job->res exactly as curl's header and write callbacks do and end
+ * in finish_job(), and a cancel, a pause or a resume reaches it through the same paths as a curl transfer's.
+ *
  * DESIGN
  * Three parties touch a job, each at a clearly separated time:
  *   - the submitter's loop thread builds it, submits it, may cancel it, and (through

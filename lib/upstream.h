@@ -31,6 +31,10 @@
  * acknowledges enough that at most half the window is outstanding, the worker is woken to resume it.
  * Messages of one job arrive in this order: head, chunks, completion; all on the receiver's loop.
  *
+ * LEAN CLIENT: in loop mode, a job with use_h1 and an http:// URL runs on h1client (h1client.h) instead of curl:
+ * the same life cycle, messages, caps, flow control and cancel rules; only the connections differ (h1client keeps
+ * its own keep-alive pool per origin, under the same max_host_connections and idle age as curl's).
+ *
  * Typical use (a handler passing an answer through with h2o_send(); one send in flight at a time):
  *   on_head:  look at job->res.status; on 5xx up_cancel(job) and fail over, else h2o_start_response
  *   on_chunk: append the bytes to the request's own buffer; if no send is in flight, h2o_send it
@@ -167,16 +171,17 @@ struct st_up_job_t {
     h2o_linklist_t _pending;  /* up->_pending, under up's mutex */
     h2o_linklist_t _inflight; /* worker-only list of transfers in curl */
     up_t *_up;
-    atomic_int _state; /* NEW, PENDING, ACTIVE, DONE (see upstream.c) */
-    atomic_int _abort; /* set by up_cancel() while the worker has the transfer */
-    void *_easy;       /* CURL *, worker-only */
-    void *_h1;         /* h1_xfer_t * of a use_h1 job, loop mode */
-    char *_h1_headers; /* the header lines it sends */
-    uint64_t _start_us;
-    void *_slist; /* struct curl_slist *, worker-only */
+    atomic_int _state;  /* NEW, PENDING, ACTIVE, DONE (see upstream.c) */
+    atomic_int _abort;  /* set by up_cancel() while the worker has the transfer */
+    void *_easy;        /* CURL *, worker-only */
+    void *_h1;          /* h1_xfer_t * of a use_h1 job, loop mode */
+    char *_h1_headers;  /* the header lines it sends */
+    uint64_t _start_us; /* use_h1: when the transfer started (res.total_us) */
+    void *_slist;       /* struct curl_slist *, worker-only */
     bool _too_large;
     bool _head_sent;   /* worker-only: _head_msg posted; the header fields are the loop's now */
-    bool _curl_paused; /* worker-only: the write callback returned CURL_WRITEFUNC_PAUSE */
+    bool _curl_paused; /* worker-only: paused for the window (curl's write callback returned CURL_WRITEFUNC_PAUSE,
+                        * or h1client's on_body H1_PAUSE) */
     size_t _streamed;  /* worker-only: bytes posted as chunks */
     struct {
         up_method_t method;
