@@ -80,6 +80,7 @@ def pki(tmp_path_factory):
 
     # The key first, then the leaf, then the chain: order must not matter.
     p.combined = pem("combined.pem", server_key, server, inter)
+    p.key, p.chain = server_key, pem("chain.pem", server, inter)
     p.no_key = pem("nokey.pem", server, inter)
     p.no_cert = pem("nocert.pem", server_key)
     p.wrong_key = pem("wrongkey.pem", server, inter, other_key)
@@ -282,3 +283,22 @@ def test_bad_pem_is_a_clear_startup_error(redis, proxy, pki, case):
     # It failed before listening: nothing answers on the port.
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", p.port), timeout=2).close()
+
+
+# ---- a backend served over HTTPS -----------------------------------------------------------------------
+
+
+@pytest.mark.filterwarnings("ignore:Unverified HTTPS request")
+def test_https_backend(redis, influxd, proxy, pki):
+    """A backend URL with https:// (insecure: the test CA is not in the system's store): writes reach it, queries
+    are answered by it, the health check sees it up."""
+    b = influxd(dbs=[DB], https=(pki.chain, pki.key))
+    assert b.url.startswith("https://")
+    p = proxy(redis, {"s": {"url": b.url, "insecure": True, "checkinterval": 300}}, {"_default_": ["s"]})
+    helpers.wait_until(lambda: p.meta()["backendStatus"]["s"] is True, 10, what="the HTTPS backend healthy")
+    w = requests.post(p.url + "/write", params={"db": DB}, data=b"tlsb,host=a value=3 1600000000000000000")
+    assert w.status_code == 204, w.text
+    assert stored(b, "tlsb") == [["2020-09-13T12:26:40Z", "a", 3]]
+    r = requests.get(p.url + "/query", params={"db": DB, "q": "SELECT value FROM tlsb"}, timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.json()["results"][0]["series"][0]["values"] == [["2020-09-13T12:26:40Z", 3]]

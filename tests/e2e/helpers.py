@@ -204,6 +204,7 @@ bind-address = "127.0.0.1:{bind_port}"
 [http]
   bind-address = "127.0.0.1:{http_port}"
   log-enabled = false
+{https}
 
 [monitor]
   store-enabled = false
@@ -217,22 +218,27 @@ bind-address = "127.0.0.1:{bind_port}"
 
 
 class Influxd(Proc):
-    """A real influxd 1.x; start() may be called again after stop()/kill(): same ports, same data."""
+    """A real influxd 1.x; start() may be called again after stop()/kill(): same ports, same data. With @https
+    = (certificate file, key file) it serves HTTPS only (its URL says so; this helper does not verify it)."""
 
-    def __init__(self, workdir):
+    def __init__(self, workdir, https=None):
         self.http_port = free_port()
         self.bind_port = free_port()
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         conf = workdir / "influxdb.conf"
-        conf.write_text(INFLUXD_CONF.format(dir=workdir, http_port=self.http_port, bind_port=self.bind_port))
+        tls = ""
+        if https:
+            tls = '  https-enabled = true\n  https-certificate = "%s"\n  https-private-key = "%s"\n' % https
+        conf.write_text(INFLUXD_CONF.format(dir=workdir, http_port=self.http_port, bind_port=self.bind_port, https=tls))
         env = dict(os.environ, INFLUXDB_DATA_QUERY_LOG_ENABLED="false")
         super().__init__("influxd", ["influxd", "run", "-config", conf], workdir, env=env)
-        self.url = "http://127.0.0.1:%d" % self.http_port
+        self.url = "%s://127.0.0.1:%d" % ("https" if https else "http", self.http_port)
+        self.verify = not https
 
     def ping_status(self):
         try:
-            return requests.get(self.url + "/ping", timeout=1).status_code
+            return requests.get(self.url + "/ping", timeout=1, verify=self.verify).status_code
         except requests.RequestException:
             return None
 
@@ -252,7 +258,7 @@ class Influxd(Proc):
         params = dict(params, q=q)
         if db is not None:
             params["db"] = db
-        r = requests.post(self.url + "/query", params=params, timeout=10)
+        r = requests.post(self.url + "/query", params=params, timeout=10, verify=self.verify)
         r.raise_for_status()
         return r.json()
 
@@ -261,7 +267,7 @@ class Influxd(Proc):
         params = dict(params, db=db)
         if precision:
             params["precision"] = precision
-        return requests.post(self.url + "/write", params=params, data=body.encode(), timeout=10)
+        return requests.post(self.url + "/write", params=params, data=body.encode(), timeout=10, verify=self.verify)
 
     def create_db(self, db):
         self.query('CREATE DATABASE "%s"' % db)
