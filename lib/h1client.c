@@ -594,9 +594,10 @@ static int frame(h1_xfer_t *x, int minor, int status, const h1_header_t *hs, siz
             memcpy(buf, hs[i].value, hs[i].value_len);
             buf[hs[i].value_len] = '\0';
             errno = 0;
-            x->left = strtoull(buf, &end, 10);
-            if (*end != '\0' || errno != 0 || buf[0] == '-')
-                return -1;
+            uint64_t v = strtoull(buf, &end, 10);
+            if (*end != '\0' || errno != 0 || buf[0] == '-' || (has_length && v != x->left))
+                return -1; /* not a number, or two lengths that disagree: where the answer ends is unknown */
+            x->left = v;
             has_length = true;
         }
     }

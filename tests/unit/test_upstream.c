@@ -158,6 +158,7 @@ static const struct {
     {"bad-status-line", "HTTP/1.1 abc\r\n\r\n", true, true},
     {"not-http", "SSH-2.0-OpenSSH_9.2\r\n", true, true},
     {"bad-length", "HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\nhello", true, true},
+    {"conflicting-lengths", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 3\r\n\r\nhello", true, true},
     {"bad-chunk-size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\nhello\r\n0\r\n\r\n", true, true},
     {"huge-chunk-size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\nhello\r\n", true,
      true},
@@ -698,6 +699,8 @@ static void test_broken_answers(void **state)
         char path[64];
         if (!framings[i].broken)
             continue;
+        if (!h1_mode && strcmp(framings[i].name, "conflicting-lengths") == 0)
+            continue; /* curl 7.88 takes one of the two; the lean client refuses the answer */
         snprintf(path, sizeof(path), "/framing/%s", framings[i].name);
         url_of(url, sizeof(url), path);
         up_req_t req = req_for(fx, UP_GET, url, &r);
