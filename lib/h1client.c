@@ -109,11 +109,11 @@ struct st_h1_xfer_t {
     h2o_timeout_entry_t deadline, connect_deadline, kick;
     h2o_linklist_t _wait;
     h2o_iovec_t bufs[2]; /* head (below), body */
-    size_t head_len;
     char head[];
 };
 
-static void finish(h1_xfer_t *x, h1_code_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void finish(h1_xfer_t *x, h1_code_t code, const char *msg);
+static void fail(h1_xfer_t *x, h1_code_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void pump(origin_t *o);
 static void on_readable(h2o_socket_t *sock, const char *err);
 
@@ -388,8 +388,8 @@ static void on_connect(h2o_socket_t *sock, const char *err)
     unlink_entry(&x->connect_deadline);
     if (err != NULL) {
         drop_conn(x);
-        finish(x, H1_CONNECT_FAILED, "Failed to connect to %s port %u: %s", x->origin->host, (unsigned)x->origin->port,
-               err);
+        fail(x, H1_CONNECT_FAILED, "Failed to connect to %s port %u: %s", x->origin->host, (unsigned)x->origin->port,
+             err);
         return;
     }
     setsockopt(h2o_socket_get_fd(sock), IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
@@ -397,13 +397,19 @@ static void on_connect(h2o_socket_t *sock, const char *err)
     send_request(x);
 }
 
+/* Has on_kick() run for the transfer from the loop, at the end of this iteration. */
+static void kick(h1_xfer_t *x)
+{
+    if (!h2o_timeout_is_linked(&x->kick))
+        h2o_timeout_link(x->ctx->loop, timeout_of(x->ctx, 0), &x->kick);
+}
+
 /* Reports a failure found inside a call from the user (h1_start, h1_abort, h1_resume) from the loop instead. */
 static void fail_later(h1_xfer_t *x, h1_code_t code, const char *msg)
 {
     x->late_code = (int)code;
     snprintf(x->late_msg, sizeof(x->late_msg), "%s", msg);
-    if (!h2o_timeout_is_linked(&x->kick))
-        h2o_timeout_link(x->ctx->loop, timeout_of(x->ctx, 0), &x->kick);
+    kick(x);
 }
 
 static void connect_to(conn_t *c, struct sockaddr *sa, socklen_t len)
@@ -438,7 +444,7 @@ static void on_getaddr(h2o_hostinfo_getaddr_req_t *req, const char *errstr, stru
     c->getaddr = NULL;
     if (errstr != NULL) {
         drop_conn(x);
-        finish(x, H1_RESOLVE_FAILED, "Could not resolve host: %s (%s)", x->origin->host, errstr);
+        fail(x, H1_RESOLVE_FAILED, "Could not resolve host: %s (%s)", x->origin->host, errstr);
         return;
     }
     for (struct addrinfo *ai = res; ai != NULL && c->naddrs != MAX_ADDRS; ai = ai->ai_next) {
@@ -449,7 +455,7 @@ static void on_getaddr(h2o_hostinfo_getaddr_req_t *req, const char *errstr, stru
     }
     if (c->naddrs == 0) {
         drop_conn(x);
-        finish(x, H1_RESOLVE_FAILED, "Could not resolve host: %s (no address)", x->origin->host);
+        fail(x, H1_RESOLVE_FAILED, "Could not resolve host: %s (no address)", x->origin->host);
         return;
     }
     c->tried = 1;
@@ -461,7 +467,7 @@ static void on_connect_deadline(h2o_timeout_entry_t *e)
     h1_xfer_t *x = H2O_STRUCT_FROM_MEMBER(h1_xfer_t, connect_deadline, e);
 
     drop_conn(x);
-    finish(x, H1_TIMEOUT, "Connection timed out after %u milliseconds", (unsigned)x->ctx->connect_timeout_ms);
+    fail(x, H1_TIMEOUT, "Connection timed out after %u milliseconds", (unsigned)x->ctx->connect_timeout_ms);
 }
 
 static void open_conn(origin_t *o, h1_xfer_t *x)
@@ -510,24 +516,36 @@ static void pump(origin_t *o)
 
 /* ---- the end ---- */
 
-static void finish(h1_xfer_t *x, h1_code_t code, const char *fmt, ...)
+/* Unlinks the transfer from its timers and its origin's queue and closes its connection, if it still has one. */
+static void detach(h1_xfer_t *x)
 {
-    origin_t *o = x->origin;
-    char msg[MESSAGE_SIZE];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     unlink_entry(&x->deadline);
     unlink_entry(&x->connect_deadline);
     unlink_entry(&x->kick);
     if (h2o_linklist_is_linked(&x->_wait))
         h2o_linklist_unlink(&x->_wait);
     drop_conn(x);
+}
+
+static void finish(h1_xfer_t *x, h1_code_t code, const char *msg)
+{
+    origin_t *o = x->origin;
+
+    detach(x);
     x->h->on_done(x->data, code, msg);
     free(x);
     pump(o);
+}
+
+static void fail(h1_xfer_t *x, h1_code_t code, const char *fmt, ...)
+{
+    char msg[MESSAGE_SIZE];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    finish(x, code, msg);
 }
 
 /* The answer is complete: the connection goes back to the pool if it can serve another. */
@@ -541,15 +559,15 @@ static void complete(h1_xfer_t *x)
         h2o_socket_read_stop(c->sock);
         to_pool(c);
     }
-    finish(x, H1_OK, "%s", "");
+    finish(x, H1_OK, "");
 }
 
 static void on_deadline(h2o_timeout_entry_t *e)
 {
     h1_xfer_t *x = H2O_STRUCT_FROM_MEMBER(h1_xfer_t, deadline, e);
 
-    finish(x, H1_TIMEOUT, "Operation timed out after %u milliseconds with %llu bytes received", (unsigned)x->timeout_ms,
-           (unsigned long long)x->received);
+    fail(x, H1_TIMEOUT, "Operation timed out after %u milliseconds with %llu bytes received", (unsigned)x->timeout_ms,
+         (unsigned long long)x->received);
 }
 
 /* ---- the answer ---- */
@@ -626,11 +644,11 @@ static int take_head(h1_xfer_t *x)
         if (rlen == -2) {
             if ((*in)->size <= MAX_HEAD_BYTES)
                 return 0;
-            finish(x, H1_BAD_RESPONSE, "Invalid HTTP response: head larger than %d bytes", MAX_HEAD_BYTES);
+            fail(x, H1_BAD_RESPONSE, "Invalid HTTP response: head larger than %d bytes", MAX_HEAD_BYTES);
             return -1;
         }
         if (rlen < 0) {
-            finish(x, H1_BAD_RESPONSE, "Invalid HTTP response from %s", x->origin->authority);
+            fail(x, H1_BAD_RESPONSE, "Invalid HTTP response from %s", x->origin->authority);
             return -1;
         }
         if (status >= 100 && status < 200 && status != 101) { /* informational: the real answer follows */
@@ -638,11 +656,11 @@ static int take_head(h1_xfer_t *x)
             continue;
         }
         if (frame(x, minor, status, hs, n) != 0) {
-            finish(x, H1_BAD_RESPONSE, "Invalid HTTP response from %s: unsupported framing", x->origin->authority);
+            fail(x, H1_BAD_RESPONSE, "Invalid HTTP response from %s: unsupported framing", x->origin->authority);
             return -1;
         }
         if (x->h->on_head(x->data, status, hs, n) != H1_GO_ON) {
-            finish(x, H1_ABORTED, "%s", "aborted by the receiver");
+            finish(x, H1_ABORTED, "aborted by the receiver");
             return -1;
         }
         h2o_buffer_consume(in, (size_t)rlen);
@@ -666,7 +684,7 @@ static bool offer(h1_xfer_t *x, size_t len)
             return false;
         }
         if (ret != H1_GO_ON) {
-            finish(x, H1_ABORTED, "%s", "aborted by the receiver");
+            finish(x, H1_ABORTED, "aborted by the receiver");
             return false;
         }
         h2o_buffer_consume(in, piece);
@@ -700,7 +718,7 @@ static void take_body(h1_xfer_t *x)
             size_t raw = in->size - x->decoded, extra = 0;
             int rc = h1p_dechunk(&x->chunked, in->bytes + x->decoded, &raw, &extra);
             if (rc == H1P_ERROR) {
-                finish(x, H1_BAD_RESPONSE, "Invalid chunked body from %s", x->origin->authority);
+                fail(x, H1_BAD_RESPONSE, "Invalid chunked body from %s", x->origin->authority);
                 return;
             }
             in->size = x->decoded + raw;
@@ -734,15 +752,15 @@ static void on_eof_or_error(h1_xfer_t *x, const char *err)
     if (x->state == X_BODY && x->framing == F_CLOSE) {
         if (x->conn->sock->input->size != 0 && !offer(x, x->conn->sock->input->size))
             return;
-        finish(x, H1_OK, "%s", "");
+        finish(x, H1_OK, "");
         return;
     }
     if (!x->got_bytes) {
-        finish(x, H1_IO_ERROR, "%s", err == h2o_socket_error_closed ? "Empty reply from server" : err);
+        finish(x, H1_IO_ERROR, err == h2o_socket_error_closed ? "Empty reply from server" : err);
         return;
     }
-    finish(x, H1_IO_ERROR, "Connection to %s ended before the answer was complete (%llu body bytes received): %s",
-           x->origin->authority, (unsigned long long)x->received, err);
+    fail(x, H1_IO_ERROR, "Connection to %s ended before the answer was complete (%llu body bytes received): %s",
+         x->origin->authority, (unsigned long long)x->received, err);
 }
 
 static void on_readable(h2o_socket_t *sock, const char *err)
@@ -771,7 +789,7 @@ static void on_kick(h2o_timeout_entry_t *e)
     h1_xfer_t *x = H2O_STRUCT_FROM_MEMBER(h1_xfer_t, kick, e);
 
     if (x->late_code != H1_OK) {
-        finish(x, (h1_code_t)x->late_code, "%s", x->late_msg);
+        finish(x, (h1_code_t)x->late_code, x->late_msg);
         return;
     }
     if (x->paused || x->conn == NULL)
@@ -821,19 +839,17 @@ void h1_ctx_free(h1_ctx_t *ctx)
     free(ctx);
 }
 
-bool h1_serves(const h1_ctx_t *ctx, const char *url)
+/* Whether the client can reach the URL's host: a resolver, or a numeric address. */
+static bool reachable(const h1_ctx_t *ctx, const url_t *u)
 {
-    url_t u;
     char host[256];
     struct sockaddr_storage ss;
 
-    if (parse_url(url, &u) != 0)
-        return false;
     if (ctx->getaddr_receiver != NULL)
         return true;
-    memcpy(host, u.host, u.host_len);
-    host[u.host_len] = '\0';
-    return numeric_addr(host, u.port, &ss) != 0;
+    memcpy(host, u->host, u->host_len);
+    host[u->host_len] = '\0';
+    return numeric_addr(host, u->port, &ss) != 0;
 }
 
 static char *put(char *p, const char *s, size_t n)
@@ -865,7 +881,7 @@ h1_xfer_t *h1_start(h1_ctx_t *ctx, const h1_request_t *req, const h1_handlers_t 
     size_t path_len, mlen = strlen(req->method);
     char *p, *start;
 
-    if (!h1_serves(ctx, req->url) || parse_url(req->url, &u) != 0)
+    if (parse_url(req->url, &u) != 0 || !reachable(ctx, &u))
         return NULL;
     path = *u.path == '\0' || *u.path == '#' ? "/" : u.path;
     path_len = *path == '/' ? strcspn(path, "#") : 1;
@@ -914,20 +930,14 @@ void h1_resume(h1_xfer_t *x)
     if (!x->paused)
         return;
     x->paused = false;
-    if (!h2o_timeout_is_linked(&x->kick))
-        h2o_timeout_link(x->ctx->loop, timeout_of(x->ctx, 0), &x->kick);
+    kick(x);
 }
 
 void h1_abort(h1_xfer_t *x)
 {
     origin_t *o = x->origin;
 
-    unlink_entry(&x->deadline);
-    unlink_entry(&x->connect_deadline);
-    unlink_entry(&x->kick);
-    if (h2o_linklist_is_linked(&x->_wait))
-        h2o_linklist_unlink(&x->_wait);
-    drop_conn(x);
+    detach(x);
     free(x);
     pump(o);
 }

@@ -86,10 +86,9 @@ h1_ctx_t *h1_ctx_new(h2o_loop_t *loop, const h1_opts_t *opts);
 /* Closes the pooled connections and frees the client. No transfer may still be running. */
 void h1_ctx_free(h1_ctx_t *ctx);
 
-/* Whether @url is one this client serves (http://, no user info, a host it can resolve). */
-bool h1_serves(const h1_ctx_t *ctx, const char *url);
-
-/* Starts a transfer; NULL when h1_serves() says no. The handlers run later, from the loop. */
+/* Starts a transfer. NULL (and nothing started, nothing called) when the URL is not one this client serves:
+ * http:// only, no user info, and a numeric host unless there is a getaddr receiver. The handlers run later, from
+ * the loop. */
 h1_xfer_t *h1_start(h1_ctx_t *ctx, const h1_request_t *req, const h1_handlers_t *handlers, void *data);
 
 /* Offers the kept bytes again and reads on, after on_body returned H1_PAUSE. Delivery happens from the loop

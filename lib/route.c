@@ -125,19 +125,11 @@ typedef struct st_recent_t {
     unsigned next;
 } recent_t;
 
-static int same_bytes(const char *a, const char *b, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (a[i] != b[i])
-            return 0;
-    return 1;
-}
-
 /* An empty slot has length 0, which no measurement has. */
 static const cfg_keymap_t *recent_route(const recent_t *r, const lp_line_t *l)
 {
     for (unsigned i = 0; i < RECENT; i++)
-        if (r->len[i] == l->measurement_len && same_bytes(r->name[i], l->measurement, r->len[i]))
+        if (r->len[i] == l->measurement_len && memcmp(r->name[i], l->measurement, r->len[i]) == 0)
             return r->k[i];
     return NULL;
 }

@@ -101,6 +101,7 @@ struct st_up_t {
     unsigned aborts_seen, resumes_seen;
     /* read-only after up_create() */
     size_t stream_window;
+    long max_host_connections;
     long connect_timeout_ms;
     long max_idle_age_s;
     char *user_agent;
@@ -1007,7 +1008,7 @@ static bool start_h1(up_t *up, up_job_t *job)
     static const char *const methods[] = {[UP_GET] = "GET", [UP_HEAD] = "HEAD", [UP_POST] = "POST"};
     size_t hlen;
 
-    if (up->h1 == NULL || !job->_req.use_h1 || !h1_serves(up->h1, job->_req.url))
+    if (up->h1 == NULL || !job->_req.use_h1)
         return false;
     job->_h1_headers = h1_header_block(up, job, &hlen);
     h1_request_t r = {
@@ -1020,7 +1021,12 @@ static bool start_h1(up_t *up, up_job_t *job)
     };
     job->_start_us = now_us();
     job->_h1 = h1_start(up->h1, &r, &h1_handlers, job);
-    assert(job->_h1 != NULL);
+    if (job->_h1 == NULL) { /* not a URL it serves (https://, user info, a name without a resolver) */
+        free(job->_h1_headers);
+        job->_h1_headers = NULL;
+        job->_start_us = 0;
+        return false;
+    }
     h2o_linklist_insert(&up->inflight, &job->_inflight);
     return true;
 }
@@ -1431,7 +1437,6 @@ static void up_free(up_t *up)
 static up_t *up_alloc(const up_opts_t *opts)
 {
     static const up_opts_t defaults;
-    long max_host;
     up_t *up;
 
     if (opts == NULL)
@@ -1458,8 +1463,9 @@ static up_t *up_alloc(const up_opts_t *opts)
         up_free(up);
         return NULL;
     }
-    max_host = opts->max_host_connections > 0 ? opts->max_host_connections : DEFAULT_MAX_HOST_CONNECTIONS;
-    curl_multi_setopt(up->multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_host);
+    up->max_host_connections =
+        opts->max_host_connections > 0 ? opts->max_host_connections : DEFAULT_MAX_HOST_CONNECTIONS;
+    curl_multi_setopt(up->multi, CURLMOPT_MAX_HOST_CONNECTIONS, up->max_host_connections);
     if (opts->max_total_connections > 0)
         curl_multi_setopt(up->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, opts->max_total_connections);
     /* curl's default cache (4 per transfer in the handle) shrinks as transfers end, closing connections that the
@@ -1506,9 +1512,8 @@ up_t *up_create_on_loop(h2o_loop_t *loop, const up_opts_t *opts)
     curl_multi_setopt(up->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
     curl_multi_setopt(up->multi, CURLMOPT_TIMERDATA, up);
     h1_opts_t ho = {
-        .max_host_connections = opts != NULL && opts->max_host_connections > 0 ? (size_t)opts->max_host_connections
-                                                                               : DEFAULT_MAX_HOST_CONNECTIONS,
-        .connect_timeout_ms = opts != NULL && opts->connect_timeout_ms > 0 ? (uint32_t)opts->connect_timeout_ms : 0,
+        .max_host_connections = (size_t)up->max_host_connections,
+        .connect_timeout_ms = up->connect_timeout_ms > 0 ? (uint32_t)up->connect_timeout_ms : 0,
         .max_idle_ms = up->max_idle_age_s > 0 ? (uint64_t)up->max_idle_age_s * 1000 : 0,
         .getaddr_receiver = opts != NULL ? opts->getaddr_receiver : NULL,
     };

@@ -657,6 +657,16 @@ static void test_client_in_use(void **state)
     free(r.body);
 }
 
+/* GET /framing/@name. */
+static void fetch_framing(fx_t *fx, const char *name, result_t *r)
+{
+    char path[64], url[128];
+    snprintf(path, sizeof(path), "/framing/%s", name);
+    url_of(url, sizeof(url), path);
+    up_req_t req = req_for(fx, UP_GET, url, r);
+    fetch(fx, &req, r);
+}
+
 /* Each framing gives the same body, and the connection is used again exactly when the answer allows it. */
 static void test_framing(void **state)
 {
@@ -664,13 +674,9 @@ static void test_framing(void **state)
     char url[128];
     for (size_t i = 0; i != sizeof(framings) / sizeof(framings[0]); ++i) {
         result_t r = {0}, next = {0};
-        char path[64];
         if (framings[i].broken)
             continue;
-        snprintf(path, sizeof(path), "/framing/%s", framings[i].name);
-        url_of(url, sizeof(url), path);
-        up_req_t req = req_for(fx, UP_GET, url, &r);
-        fetch(fx, &req, &r);
+        fetch_framing(fx, framings[i].name, &r);
         assert_int_equal(r.klass, UP_OK);
         assert_int_equal(r.status, 200);
         assert_int_equal(r.body_len, 15);
@@ -693,18 +699,13 @@ static void test_framing(void **state)
 static void test_broken_answers(void **state)
 {
     fx_t *fx = *state;
-    char url[128];
     for (size_t i = 0; i != sizeof(framings) / sizeof(framings[0]); ++i) {
         result_t r = {0};
-        char path[64];
         if (!framings[i].broken)
             continue;
         if (!h1_mode && strcmp(framings[i].name, "conflicting-lengths") == 0)
             continue; /* curl 7.88 takes one of the two; the lean client refuses the answer */
-        snprintf(path, sizeof(path), "/framing/%s", framings[i].name);
-        url_of(url, sizeof(url), path);
-        up_req_t req = req_for(fx, UP_GET, url, &r);
-        fetch(fx, &req, &r);
+        fetch_framing(fx, framings[i].name, &r);
         if (r.klass != UP_UNREACHABLE)
             fail_msg("%s: class %s, status %d, message %s", framings[i].name, up_class_str(r.klass), r.status,
                      r.message);
