@@ -123,7 +123,8 @@ static void json_string_go(ubuf_t *u, const char *s, size_t len)
     ubuf_append(u, "\"", 1);
 }
 
-void hu_send_error_n(h2o_req_t *req, int status, const char *msg, size_t len)
+/* InfluxDB's error answer for @msg: status and headers set on req->res, the body returned (in the request's pool). */
+static h2o_iovec_t error_answer(h2o_req_t *req, int status, const char *msg, size_t len)
 {
     ubuf_t body;
     ubuf_init(&body, SIZE_MAX);
@@ -141,9 +142,59 @@ void hu_send_error_n(h2o_req_t *req, int status, const char *msg, size_t len)
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-influxdb-error"), 0, "X-Influxdb-Error", hv,
                           len);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
-    req->res.content_length = body.len;
-    h2o_send_inline(req, body.base, body.len); /* copies */
+    h2o_iovec_t out = h2o_strdup(&req->pool, body.base, body.len);
     ubuf_free(&body);
+    req->res.content_length = out.len;
+    return out;
+}
+
+void hu_send_error_n(h2o_req_t *req, int status, const char *msg, size_t len)
+{
+    h2o_iovec_t body = error_answer(req, status, msg, len);
+    h2o_send_inline(req, body.base, body.len);
+}
+
+/* ---- h2o's own 413 in InfluxDB's words ----
+ * A body over max_request_entity_size is refused by h2o itself, before any handler runs: it binds the request to
+ * the host's fallback path and answers through h2o_send_inline() with a text/plain "request entity is too large".
+ * This filter, on that path, turns such an answer into the JSON influxd gives (clients read X-Influxdb-Error and the
+ * body's "error"); h2o's body arrives in one final send and is replaced by ours. */
+
+typedef struct st_influx413_t {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+} influx413_t;
+
+static void influx413_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt,
+                           h2o_send_state_t state)
+{
+    influx413_t *o = (influx413_t *)self;
+    if (h2o_send_state_is_in_progress(state)) { /* not how h2o_send_inline() sends: passed on as it is */
+        h2o_ostream_send_next(self, req, bufs, bufcnt, state);
+        return;
+    }
+    /* no buffer for a HEAD request: the answer has headers only */
+    h2o_ostream_send_next(self, req, &o->body, bufcnt != 0 ? 1 : 0, state);
+}
+
+static void influx413_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    (void)self;
+    if (req->res.status == 413) {
+        memset(&req->res.headers, 0, sizeof(req->res.headers));
+        h2o_iovec_t body = error_answer(req, 413, H2O_STRLIT("Request Entity Too Large"));
+        influx413_t *o = (influx413_t *)h2o_add_ostream(req, sizeof(*o), slot);
+        o->super.do_send = influx413_send;
+        o->body = body;
+        slot = &o->super.next;
+    }
+    h2o_setup_next_ostream(req, slot);
+}
+
+void hu_register_fallback_filter(h2o_pathconf_t *fallback)
+{
+    h2o_filter_t *f = h2o_create_filter(fallback, sizeof(*f));
+    f->on_setup_ostream = influx413_setup;
 }
 
 void hu_send_error(h2o_req_t *req, int status, const char *msg)

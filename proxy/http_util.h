@@ -19,6 +19,10 @@ void hu_send_error(h2o_req_t *req, int status, const char *msg);
  * the client's line): JSON-encoded as InfluxDB (Go) encodes it. */
 void hu_send_error_n(h2o_req_t *req, int status, const char *msg, size_t len);
 
+/* Gives the answers h2o makes itself on @fallback (the host's fallback path), before any handler runs, InfluxDB's
+ * shape: a body over the size limit gets influxd's JSON 413 instead of h2o's text/plain one. */
+void hu_register_fallback_filter(h2o_pathconf_t *fallback);
+
 /* Sends @status with a JSON body (borrowed; copied into the request pool). */
 void hu_send_json(h2o_req_t *req, int status, const char *json, size_t len);
 

@@ -319,6 +319,9 @@ static void setup_h2o(const cfg_t *cfg)
     h2o_handler_t *handler = h2o_create_handler(path, sizeof(*handler));
     handler->on_req = on_req;
     ip_metrics_register(path);
+    /* what h2o answers itself (a body over maxbodymb) in InfluxDB's words, and counted and logged like the rest */
+    hu_register_fallback_filter(&host->fallback_path);
+    ip_metrics_register(&host->fallback_path);
 }
 
 /* Must run on the thread that will run the loop: h2o 2.2.5 sockets recycle their buffers through the

@@ -638,10 +638,6 @@ def test_chunked_body_over_maxbodymb_is_413(cl):
     assert stored(cl.a, db) == {}
 
 
-@pytest.mark.xfail(strict=True, reason="a body over maxbodymb (Content-Length or chunked) gets h2o's own 413: "
-                   "text/plain 'request entity is too large', no X-Influxdb-Version/Build, no X-Influxdb-Error; "
-                   "influxd answers application/json {\"error\":\"Request Entity Too Large\"} (as the proxy "
-                   "already does for gzip bodies)")
 @pytest.mark.parametrize("how", ["content-length", "chunked"])
 def test_413_is_influxds_answer(cl, how):
     db = cl.fresh_db()
