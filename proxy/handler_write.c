@@ -116,15 +116,20 @@ static void on_delivered(wb_waiter_t *waiter, const wb_result_t *res)
     t->done = 1;
     t->klass = res->klass;
     t->status = res->status;
+    if (res->klass == UP_OK)
+        goto Done; /* nothing of the answer is used: no copies on the usual path */
     snprintf(t->message, sizeof(t->message), "%s", res->message);
-    t->body = malloc(res->body_len + 1);
-    if (t->body == NULL)
-        abort();
-    memcpy(t->body, res->body, res->body_len);
-    t->body[res->body_len] = '\0';
-    t->body_len = res->body_len;
-    t->content_type = res->content_type != NULL ? strdup(res->content_type) : NULL;
-    t->influx_error = res->influx_error != NULL ? strdup(res->influx_error) : NULL;
+    if (res->klass == UP_REFUSED) { /* send_refusal() may pass it on as it came */
+        t->body = malloc(res->body_len + 1);
+        if (t->body == NULL)
+            abort();
+        memcpy(t->body, res->body, res->body_len);
+        t->body[res->body_len] = '\0';
+        t->body_len = res->body_len;
+        t->content_type = res->content_type != NULL ? strdup(res->content_type) : NULL;
+        t->influx_error = res->influx_error != NULL ? strdup(res->influx_error) : NULL;
+    }
+Done:
     if (--w->pending == 0 && !w->responded)
         respond(w);
 }
