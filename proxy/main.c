@@ -26,6 +26,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "backends.h"
+#include "wbatch.h"
 #include "queue.h"
 #include "registry.h"
 #include "tls.h"
@@ -365,6 +366,7 @@ static void *run_loop(void *arg)
     h2o_socket_read_stop(t->listener);
     h2o_socket_close(t->listener);
     t->listener = NULL;
+    wb_flush_thread(t);
     uint64_t deadline = ip_now_ms() + DRAIN_MS;
     while (t->active != 0 && ip_now_ms() < deadline)
         h2o_evloop_run(t->loop, 10);

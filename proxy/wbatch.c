@@ -6,6 +6,10 @@
  * leaves at once, so an idle lane adds no delay. Waiters' lines are copied into the upstream job only at send time, so
  * a waiter that is cancelled while pending simply leaves the list. The lane keeps a reference to the configuration
  * snapshot it was made from.
+ * Linger: with the backend's `interval` (ms) above 0, a batch that is not full also waits until it is `interval` old
+ * before it leaves, so light traffic makes fewer, larger writes at the cost of that much latency (each client still
+ * has its answer only once its lines are stored). Every batch has its own entry in the lane's timeout of `interval`
+ * ms, linked when the batch is made: batches are made in the order they leave, so the entries fire in that order too.
  */
 #include "wbatch.h"
 
@@ -28,8 +32,9 @@ struct st_wb_batch_t {
     h2o_linklist_t waiters;
     h2o_linklist_t _link; /* lane->pending, while pending */
     size_t nlines;
-    size_t bytes;  /* of the body sent */
-    up_job_t *job; /* while in flight */
+    size_t bytes;               /* of the body sent */
+    up_job_t *job;              /* while in flight */
+    h2o_timeout_entry_t linger; /* linked while the batch is pending and younger than the lane's interval */
 };
 
 struct st_wb_lane_t {
@@ -40,6 +45,8 @@ struct st_wb_lane_t {
     char *db, *rp, *precision, *consistency, *url;
     h2o_linklist_t pending;
     size_t inflight;
+    uint64_t interval; /* the backend's linger, ms (0: none) */
+    h2o_timeout_t linger;
 };
 
 typedef struct st_wb_thread_t {
@@ -97,6 +104,9 @@ static wb_lane_t *lane_get(ip_thread_t *t, const cfg_t *cfg, size_t b, h2o_iovec
     h2o_linklist_init_anchor(&l->pending);
     /* the URL is the same for every batch of the lane: build it once */
     const cfg_backend_t *be = &cfg->backends[b];
+    l->interval = be->interval;
+    if (l->interval != 0)
+        h2o_timeout_init(t->loop, &l->linger, l->interval);
     h2o_mem_pool_t pool;
     ubuf_t url;
     h2o_mem_init_pool(&pool);
@@ -120,6 +130,8 @@ static void lane_free_if_idle(wb_lane_t *l)
     if (l->inflight != 0 || !h2o_linklist_is_empty(&l->pending))
         return;
     h2o_linklist_unlink(&l->_link);
+    if (l->interval != 0)
+        h2o_timeout_dispose(l->thread->loop, &l->linger);
     cfg_release(l->cfg);
     free(l->db);
     free(l->rp);
@@ -129,6 +141,17 @@ static void lane_free_if_idle(wb_lane_t *l)
     free(l);
 }
 
+static void lane_pump(wb_lane_t *l);
+
+static void on_linger_done(h2o_timeout_entry_t *entry)
+{
+    wb_batch_t *b = H2O_STRUCT_FROM_MEMBER(wb_batch_t, linger, entry);
+    wb_lane_t *l = b->lane;
+    lane_pump(l);
+    lane_free_if_idle(l);
+}
+
+/* A batch, pending at the end of the lane; it lingers if the lane has an interval. */
 static wb_batch_t *batch_new(wb_lane_t *l)
 {
     wb_batch_t *b = calloc(1, sizeof(*b));
@@ -136,7 +159,19 @@ static wb_batch_t *batch_new(wb_lane_t *l)
         abort();
     b->lane = l;
     h2o_linklist_init_anchor(&b->waiters);
+    h2o_linklist_insert(&l->pending, &b->_link);
+    b->linger.cb = on_linger_done;
+    if (l->interval != 0 && !ip_server.stopping) /* a draining daemon sends what it has */
+        h2o_timeout_link(l->thread->loop, &l->linger, &b->linger);
     return b;
+}
+
+/* Takes a pending batch off the lane. */
+static void batch_unlink(wb_batch_t *b)
+{
+    h2o_linklist_unlink(&b->_link);
+    if (h2o_timeout_is_linked(&b->linger))
+        h2o_timeout_unlink(&b->linger);
 }
 
 static void add_waiter(wb_batch_t *b, wb_waiter_t *w)
@@ -198,9 +233,11 @@ static void lane_pump(wb_lane_t *l)
     uint64_t full = l->cfg->backends[l->backend].maxrowlimit;
     while (l->inflight < MAX_INFLIGHT && !h2o_linklist_is_empty(&l->pending)) {
         wb_batch_t *b = H2O_STRUCT_FROM_MEMBER(wb_batch_t, _link, l->pending.next);
-        if (l->inflight != 0 && b->nlines < full && b->_link.next == &l->pending)
-            break; /* the only pending batch still has room: let it fill while one is in flight */
-        h2o_linklist_unlink(&b->_link);
+        /* the last pending batch still has room: let it fill while one is in flight, or while it lingers */
+        if (b->nlines < full && b->_link.next == &l->pending && !h2o_linklist_is_empty(&b->waiters) &&
+            (l->inflight != 0 || h2o_timeout_is_linked(&b->linger)))
+            break;
+        batch_unlink(b);
         if (h2o_linklist_is_empty(&b->waiters)) {
             free(b);
             continue;
@@ -246,8 +283,9 @@ static void on_batch_done(up_job_t *job, void *cbdata)
             wb_waiter_t *w = H2O_STRUCT_FROM_MEMBER(wb_waiter_t, _link, b->waiters.next);
             h2o_linklist_unlink(&w->_link);
             wb_batch_t *solo = batch_new(l);
+            if (h2o_timeout_is_linked(&solo->linger)) /* its lines have lingered once already */
+                h2o_timeout_unlink(&solo->linger);
             add_waiter(solo, w);
-            h2o_linklist_insert(&l->pending, &solo->_link);
         }
     } else {
         while (!h2o_linklist_is_empty(&b->waiters))
@@ -266,10 +304,8 @@ void wb_submit(ip_thread_t *thread, const cfg_t *cfg, size_t b, h2o_iovec_t db, 
     wb_batch_t *last =
         h2o_linklist_is_empty(&l->pending) ? NULL : H2O_STRUCT_FROM_MEMBER(wb_batch_t, _link, l->pending.prev);
 
-    if (last == NULL || last->nlines + w->nlines > max) {
+    if (last == NULL || last->nlines + w->nlines > max)
         last = batch_new(l);
-        h2o_linklist_insert(&l->pending, &last->_link);
-    }
     add_waiter(last, w);
     lane_pump(l);
 }
@@ -282,6 +318,24 @@ void wb_cancel(wb_waiter_t *w)
     w->_batch = NULL;
 }
 
+void wb_flush_thread(ip_thread_t *thread)
+{
+    wb_thread_t *s = thread->wbatch;
+    if (s == NULL)
+        return;
+    for (h2o_linklist_t *n = s->lanes.next; n != &s->lanes;) {
+        wb_lane_t *l = H2O_STRUCT_FROM_MEMBER(wb_lane_t, _link, n);
+        n = n->next; /* the lane may be freed below */
+        for (h2o_linklist_t *p = l->pending.next; p != &l->pending; p = p->next) {
+            wb_batch_t *b = H2O_STRUCT_FROM_MEMBER(wb_batch_t, _link, p);
+            if (h2o_timeout_is_linked(&b->linger))
+                h2o_timeout_unlink(&b->linger);
+        }
+        lane_pump(l);
+        lane_free_if_idle(l);
+    }
+}
+
 void wb_dispose_thread(ip_thread_t *thread)
 {
     wb_thread_t *s = thread->wbatch;
@@ -291,7 +345,7 @@ void wb_dispose_thread(ip_thread_t *thread)
         wb_lane_t *l = H2O_STRUCT_FROM_MEMBER(wb_lane_t, _link, s->lanes.next);
         while (!h2o_linklist_is_empty(&l->pending)) {
             wb_batch_t *b = H2O_STRUCT_FROM_MEMBER(wb_batch_t, _link, l->pending.next);
-            h2o_linklist_unlink(&b->_link);
+            batch_unlink(b);
             free(b);
         }
         l->inflight = 0; /* batches in flight are freed with their jobs by up_destroy's cancellations */

@@ -4,7 +4,8 @@
  * Lines for one backend and one (db, rp, precision) that arrive on a loop thread while a write to that
  * backend is in flight are gathered into one batch, sent when the write in flight completes, so many
  * small client writes become few large upstream writes, with no timer on the idle path: a write that
- * finds nothing in flight goes out at once. Each client request is a waiter of the batch carrying its
+ * finds nothing in flight goes out at once, unless the backend has an `interval` (linger, ms): then a batch
+ * that is not full waits that long for more lines first. Each client request is a waiter of the batch carrying its
  * lines and learns the batch's outcome. A batch refused by the backend is re-sent waiter by waiter, so
  * a client never gets an error caused by another client's lines.
  *
@@ -52,6 +53,9 @@ void wb_submit(ip_thread_t *thread, const cfg_t *cfg, size_t b, h2o_iovec_t db, 
 
 /* Withdraws a waiter whose callback has not run (its request went away). Safe to call twice. */
 void wb_cancel(wb_waiter_t *w);
+
+/* Sends at once the batches that linger for their backend's `interval` (the start of a drain). */
+void wb_flush_thread(ip_thread_t *thread);
 
 /* Frees the thread's idle lanes and cancels what is left (shutdown). */
 void wb_dispose_thread(ip_thread_t *thread);

@@ -905,3 +905,90 @@ def test_write_answered_then_connection_closed(cl, version, connection):
     s.close()
     assert got.split(b"\r\n", 1)[0].endswith(b"204 No Content"), got
     assert stored(cl.a, db) == {"closing": [(10**9, {"value": 1.0, "v": version})]}
+
+
+# ---- linger (backend `interval`) -----------------------------------------------------------------------------------
+
+
+def backend_metric(node, name, backend, extra=""):
+    text = requests.get(node.url + "/metrics", timeout=5).text
+    key = 'influxdb_proxy_%s{backend="%s"%s} ' % (name, backend, extra)
+    return sum(float(l[len(key):]) for l in text.splitlines() if l.startswith(key))
+
+
+def upstream_writes(node, backend):
+    """Writes the daemon made to @backend that it stored (from /metrics)."""
+    return backend_metric(node, "backend_writes_total", backend, ',result="ok"')
+
+
+def concurrent_writes(node, db, n, measurement):
+    """@n one-line writes started together; returns [(status, seconds)] in order."""
+    import concurrent.futures
+    import threading
+
+    start = threading.Barrier(n)
+
+    def one(k):
+        with requests.Session() as s:
+            start.wait()
+            t0 = time.monotonic()
+            r = s.post(node.url + "/write", params={"db": db}, data="%s,k=%d v=%d %d\n" % (measurement, k, k, k + 1),
+                       timeout=30)
+            return r.status_code, time.monotonic() - t0
+
+    with concurrent.futures.ThreadPoolExecutor(n) as ex:
+        return list(ex.map(one, range(n)))
+
+
+def test_interval_lingers_and_gathers_writes(redis, influxd, proxy):
+    """With `interval` set, a batch that is not full waits that long for more lines: concurrent writes become one
+    upstream write, and each client has its 204 once its line is stored."""
+    a = influxd(dbs=["ln"])
+    # one loop thread: batches are per loop thread
+    p = proxy(redis, {"a": {"url": a.url, "interval": 1000}}, {"_default_": ["a"]}, node_fields={"threads": 1})
+    before = upstream_writes(p, "a")
+    got = concurrent_writes(p, "ln", 8, "linger")
+    assert [st for st, _ in got] == [204] * 8
+    assert min(t for _, t in got) >= 0.5, got  # it lingered (starts are spread over a few ms, not 500)
+    assert upstream_writes(p, "a") - before == 1
+    assert len(stored(a, "ln")["linger"]) == 8
+
+
+def test_interval_zero_sends_at_once(redis, influxd, proxy):
+    """Without `interval` (the default), a write that finds nothing in flight leaves at once: sequential writes are
+    one upstream write each."""
+    a = influxd(dbs=["ln"])
+    p = proxy(redis, {"a": {"url": a.url}}, {"_default_": ["a"]})
+    before = upstream_writes(p, "a")
+    for k in range(3):
+        assert post_write(p, "nolinger v=%d %d\n" % (k, k + 1), {"db": "ln"}).status_code == 204
+    assert upstream_writes(p, "a") - before == 3
+
+
+def test_interval_full_batch_leaves_at_once(redis, influxd, proxy):
+    """A batch that holds maxrowlimit lines does not linger, however long `interval` is."""
+    a = influxd(dbs=["ln"])
+    p = proxy(redis, {"a": {"url": a.url, "interval": 600000, "maxrowlimit": 5}}, {"_default_": ["a"]})
+    body = "".join("full,k=%d v=%d %d\n" % (k, k, k + 1) for k in range(5))
+    r = post_write(p, body, {"db": "ln"})
+    assert r.status_code == 204, r.text
+    assert len(stored(a, "ln")["full"]) == 5
+
+
+def test_sigterm_sends_lingering_batches(redis, influxd, proxy):
+    """A drain does not wait out `interval`: what lingers is sent at once, and its clients get their 204."""
+    import concurrent.futures
+
+    a = influxd(dbs=["ln"])
+    p = proxy(redis, {"a": {"url": a.url, "interval": 600000}}, {"_default_": ["a"]})
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        pending = ex.submit(post_write, p, "drained v=1 1\n", {"db": "ln"})
+        wait_until(lambda: backend_metric(p, "backend_points_in_total", "a") == 1, 5, what="the line routed")
+        time.sleep(0.3)
+        assert not pending.done() and upstream_writes(p, "a") == 0 and "drained" not in stored(a, "ln")
+        t0 = time.monotonic()
+        p.signal(signal.SIGTERM)
+        assert pending.result(timeout=10).status_code == 204
+        assert time.monotonic() - t0 < 5
+    assert p.wait(10) == 0
+    assert stored(a, "ln")["drained"] == [(1, {"v": 1.0})]
