@@ -8,8 +8,10 @@
  * snapshot it was made from.
  * Linger: with the backend's `interval` (ms) above 0, a batch that is not full also waits until it is `interval` old
  * before it leaves, so light traffic makes fewer, larger writes at the cost of that much latency (each client still
- * has its answer only once its lines are stored). Every batch has its own entry in the lane's timeout of `interval`
+ * has its answer only once its lines are stored). Every batch has its own entry in the thread's timeout of `interval`
  * ms, linked when the batch is made: batches are made in the order they leave, so the entries fire in that order too.
+ * The timeouts belong to the thread and live as long as it: h2o's loop walks its list of timeouts while it runs their
+ * entries, so one must never be disposed by a callback (a lane may go from inside its own batch's).
  */
 #include "wbatch.h"
 
@@ -45,12 +47,18 @@ struct st_wb_lane_t {
     char *db, *rp, *precision, *consistency, *url;
     h2o_linklist_t pending;
     size_t inflight;
-    uint64_t interval; /* the backend's linger, ms (0: none) */
-    h2o_timeout_t linger;
+    h2o_timeout_t *linger; /* the thread's timeout of the backend's interval; NULL when it is 0 */
 };
+
+typedef struct st_wb_linger_t {
+    uint64_t ms;
+    h2o_timeout_t *t;
+} wb_linger_t;
 
 typedef struct st_wb_thread_t {
     h2o_linklist_t lanes;
+    wb_linger_t *lingers; /* one timeout per interval in use, kept until the thread goes */
+    size_t nlingers;
 } wb_thread_t;
 
 static wb_thread_t *thread_state(ip_thread_t *t)
@@ -63,6 +71,22 @@ static wb_thread_t *thread_state(ip_thread_t *t)
         t->wbatch = s;
     }
     return t->wbatch;
+}
+
+static h2o_timeout_t *linger_timeout(ip_thread_t *t, wb_thread_t *s, uint64_t ms)
+{
+    for (size_t i = 0; i < s->nlingers; i++)
+        if (s->lingers[i].ms == ms)
+            return s->lingers[i].t;
+    void *grown = realloc(s->lingers, (s->nlingers + 1) * sizeof(*s->lingers));
+    h2o_timeout_t *tmo = calloc(1, sizeof(*tmo));
+    if (grown == NULL || tmo == NULL)
+        abort();
+    s->lingers = grown;
+    h2o_timeout_init(t->loop, tmo, ms);
+    s->lingers[s->nlingers].ms = ms;
+    s->lingers[s->nlingers++].t = tmo;
+    return tmo;
 }
 
 static int iov_eq(const char *s, h2o_iovec_t v)
@@ -104,9 +128,7 @@ static wb_lane_t *lane_get(ip_thread_t *t, const cfg_t *cfg, size_t b, h2o_iovec
     h2o_linklist_init_anchor(&l->pending);
     /* the URL is the same for every batch of the lane: build it once */
     const cfg_backend_t *be = &cfg->backends[b];
-    l->interval = be->interval;
-    if (l->interval != 0)
-        h2o_timeout_init(t->loop, &l->linger, l->interval);
+    l->linger = be->interval != 0 ? linger_timeout(t, s, be->interval) : NULL;
     h2o_mem_pool_t pool;
     ubuf_t url;
     h2o_mem_init_pool(&pool);
@@ -130,8 +152,6 @@ static void lane_free_if_idle(wb_lane_t *l)
     if (l->inflight != 0 || !h2o_linklist_is_empty(&l->pending))
         return;
     h2o_linklist_unlink(&l->_link);
-    if (l->interval != 0)
-        h2o_timeout_dispose(l->thread->loop, &l->linger);
     cfg_release(l->cfg);
     free(l->db);
     free(l->rp);
@@ -161,8 +181,8 @@ static wb_batch_t *batch_new(wb_lane_t *l)
     h2o_linklist_init_anchor(&b->waiters);
     h2o_linklist_insert(&l->pending, &b->_link);
     b->linger.cb = on_linger_done;
-    if (l->interval != 0 && !ip_server.stopping) /* a draining daemon sends what it has */
-        h2o_timeout_link(l->thread->loop, &l->linger, &b->linger);
+    if (l->linger != NULL && !ip_server.stopping) /* a draining daemon sends what it has */
+        h2o_timeout_link(l->thread->loop, l->linger, &b->linger);
     return b;
 }
 
@@ -351,6 +371,11 @@ void wb_dispose_thread(ip_thread_t *thread)
         l->inflight = 0; /* batches in flight are freed with their jobs by up_destroy's cancellations */
         lane_free_if_idle(l);
     }
+    for (size_t i = 0; i < s->nlingers; i++) { /* no entry is linked: every pending batch is gone */
+        h2o_timeout_dispose(thread->loop, s->lingers[i].t);
+        free(s->lingers[i].t);
+    }
+    free(s->lingers);
     free(s);
     thread->wbatch = NULL;
 }

@@ -302,3 +302,24 @@ def test_https_backend(redis, influxd, proxy, pki):
     r = requests.get(p.url + "/query", params={"db": DB, "q": "SELECT value FROM tlsb"}, timeout=10)
     assert r.status_code == 200, r.text
     assert r.json()["results"][0]["series"][0]["values"] == [["2020-09-13T12:26:40Z", 3]]
+
+
+def test_http2_write_given_up_while_it_lingers(redis, influxd, proxy, pki):
+    """An HTTP/2 client that gives up while its write lingers (backend `interval`) takes its stream, and its lines,
+    away: the batch left empty ends when its time comes, also when it was its lane's last, and the node goes on."""
+    b = influxd(dbs=[DB])
+    p = proxy(redis, {"b1": {"url": b.url, "interval": 400}}, KEYMAPS, node="tls3",
+              node_fields={"httpscert": str(pki.combined), "threads": 1}, start=False)
+    p.url = "https://127.0.0.1:%d" % p.port
+    p.spawn()
+    wait_https_ready(p, pki.ca)
+    for k in range(3):
+        rc, _, err = curl("--cacert", pki.ca, "--http2", "--max-time", "0.15", "--data-binary", "gone v=%d 1" % k,
+                          p.url + "/write?db=" + DB)
+        assert rc == 28, (rc, err)  # curl's timeout: it closed the connection while the write waited
+        time.sleep(0.6)
+        assert p.alive(), p.exited_message()
+    rc, out, err = curl("--cacert", pki.ca, "--http2", "-w", "%{http_code}", "--data-binary", "after v=1 1",
+                        p.url + "/write?db=" + DB)
+    assert (rc, out) == (0, "204"), err
+    assert stored(b, "gone") == [] and len(stored(b, "after")) == 1
