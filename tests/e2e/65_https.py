@@ -11,6 +11,7 @@ certificate) stops the daemon at startup with status 1 and one line naming the f
 """
 
 import json
+import signal
 import socket
 import subprocess
 import time
@@ -323,3 +324,36 @@ def test_http2_write_given_up_while_it_lingers(redis, influxd, proxy, pki):
                         p.url + "/write?db=" + DB)
     assert (rc, out) == (0, "204"), err
     assert stored(b, "gone") == [] and len(stored(b, "after")) == 1
+
+
+def test_http2_clients_giving_up(redis, influxd, proxy, pki):
+    """HTTP/2 clients that leave (their streams go at once, unlike HTTP/1.1 requests) in the middle of a streamed
+    answer, while a query or a write waits for a stopped backend: the node cancels what they started and goes on."""
+    b = influxd(dbs=[DB])
+    pad = "x" * 2000
+    body = "".join('big,k=k%d s="%s%05d",n=%di %d\n' % (i % 10, pad, i, i, 1600000000 + i) for i in range(5000))
+    assert b.write(body, DB, precision="s").status_code == 204
+    p = proxy(redis, {"b1": {"url": b.url}}, KEYMAPS, node="tls4",
+              node_fields={"httpscert": str(pki.combined), "threads": 1}, start=False)
+    p.url = "https://127.0.0.1:%d" % p.port
+    p.spawn()
+    wait_https_ready(p, pki.ca)
+    big = p.url + "/query?db=%s&q=SELECT+*+FROM+big" % DB
+    h2 = ("--cacert", pki.ca, "--http2", "--max-time", "0.3")
+    for _ in range(4):  # about 10 MB, read at 200 kB/s: the answer is still streaming when curl gives up
+        rc, _, err = curl(*h2, "--limit-rate", "200k", "-H", "Accept-Encoding: identity", "-o", "/dev/null", big)
+        assert rc == 28, (rc, err)
+        assert p.alive(), p.exited_message()
+    b.signal(signal.SIGSTOP)
+    try:
+        for _ in range(3):
+            rc, _, err = curl(*h2, "-o", "/dev/null", p.url + "/query?db=%s&q=SELECT+count(n)+FROM+big" % DB)
+            assert rc == 28, (rc, err)
+        rc, _, err = curl(*h2, "--data-binary", "waited v=1 1", p.url + "/write?db=" + DB)
+        assert rc == 28, (rc, err)
+        assert p.alive(), p.exited_message()
+    finally:
+        b.signal(signal.SIGCONT)
+    rc, out, err = curl("--cacert", pki.ca, "--http2", "-w", "%{http_code}", "-o", "/dev/null", big)
+    assert (rc, out) == (0, "200"), err
+    assert p.alive(), p.exited_message()
