@@ -202,6 +202,7 @@ static void add_waiter(wb_batch_t *b, wb_waiter_t *w)
 }
 
 static void on_batch_done(up_job_t *job, void *cbdata);
+static void batch_done(up_job_t *job, wb_batch_t *b);
 
 static void batch_send(wb_batch_t *b)
 {
@@ -241,7 +242,7 @@ static void batch_send(wb_batch_t *b)
         fake.res.klass = UP_UNREACHABLE;
         snprintf(fake.res.message, sizeof(fake.res.message), "%s", err);
         fake.res.body = (char *)"";
-        on_batch_done(&fake, b);
+        batch_done(&fake, b); /* lane_pump(), the caller, goes on with the lane */
         return;
     }
     up_submit(l->thread->up, b->job);
@@ -275,9 +276,10 @@ static void deliver(wb_waiter_t *w, const up_job_t *job)
     w->cb(w, &res);
 }
 
-static void on_batch_done(up_job_t *job, void *cbdata)
+/* The outcome of batch @b reaches its waiters (or, refused, their lines go out one request at a time); @b is freed.
+ * Neither sends nor frees the lane: lane_pump() may be the caller. */
+static void batch_done(up_job_t *job, wb_batch_t *b)
 {
-    wb_batch_t *b = cbdata;
     wb_lane_t *l = b->lane;
     size_t nwaiters = 0;
 
@@ -312,6 +314,12 @@ static void on_batch_done(up_job_t *job, void *cbdata)
             deliver(H2O_STRUCT_FROM_MEMBER(wb_waiter_t, _link, b->waiters.next), job);
     }
     free(b);
+}
+
+static void on_batch_done(up_job_t *job, void *cbdata)
+{
+    wb_lane_t *l = ((wb_batch_t *)cbdata)->lane;
+    batch_done(job, cbdata);
     lane_pump(l);
     lane_free_if_idle(l);
 }
