@@ -504,6 +504,7 @@ int main(int argc, char **argv)
     ip_log(IP_LOG_INFO, "node %s listening on %s%s (%zu threads), %zu backends, %zu keymaps", ip_server.node,
            listener_tls != NULL ? "https://" : "", ip_server.listen, ip_server.nthreads, ip_server.cfg->nbackends,
            ip_server.cfg->nkeymaps);
+    wb_log_lingers(ip_server.cfg);
 
     ip_registry_start();
     ip_reload_start();

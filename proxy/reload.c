@@ -23,6 +23,7 @@
 #include "http_util.h"
 #include "influxql.h"
 #include "log.h"
+#include "wbatch.h"
 #include "backends.h"
 #include "reload.h"
 #include "server.h"
@@ -124,6 +125,7 @@ int ip_reload(char *err, size_t errcap)
     pthread_mutex_unlock(&ip_server.cfg_lock);
     ip_log(IP_LOG_INFO, "reload: new configuration in use (%zu backends, %zu keymaps)", next->nbackends,
            next->nkeymaps);
+    wb_log_lingers(next);
     next = NULL;
     cfg_release(cur);
     R.ok++;

@@ -346,6 +346,16 @@ void wb_cancel(wb_waiter_t *w)
     w->_batch = NULL;
 }
 
+void wb_log_lingers(const cfg_t *cfg)
+{
+    for (size_t i = 0; i < cfg->nbackends; i++)
+        if (cfg->backends[i].interval != 0)
+            ip_log(IP_LOG_INFO,
+                   "backend %s: interval %llu ms: a write to it waits up to that long for others to go out with "
+                   "(set 0 to send at once)",
+                   cfg->backends[i].name, (unsigned long long)cfg->backends[i].interval);
+}
+
 void wb_flush_thread(ip_thread_t *thread)
 {
     wb_thread_t *s = thread->wbatch;

@@ -54,6 +54,10 @@ void wb_submit(ip_thread_t *thread, const cfg_t *cfg, size_t b, h2o_iovec_t db, 
 /* Withdraws a waiter whose callback has not run (its request went away). Safe to call twice. */
 void wb_cancel(wb_waiter_t *w);
 
+/* Logs, for each backend with an `interval`, that its writes linger (a surprise to an operator whose configuration
+ * came from the original proxy, where it was a flush period). */
+void wb_log_lingers(const cfg_t *cfg);
+
 /* Sends at once the batches that linger for their backend's `interval` (the start of a drain). */
 void wb_flush_thread(ip_thread_t *thread);
 

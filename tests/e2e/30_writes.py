@@ -952,6 +952,8 @@ def test_interval_lingers_and_gathers_writes(redis, influxd, proxy):
     assert min(t for _, t in got) >= 0.5, got  # it lingered (starts are spread over a few ms, not 500)
     assert upstream_writes(p, "a") - before == 1
     assert len(stored(a, "ln")["linger"]) == 8
+    # said at startup: a configuration from the original proxy carries interval 1000 as a flush period
+    assert "backend a: interval 1000 ms: a write to it waits up to that long" in p.stderr()
 
 
 def test_interval_zero_sends_at_once(redis, influxd, proxy):
@@ -963,6 +965,7 @@ def test_interval_zero_sends_at_once(redis, influxd, proxy):
     for k in range(3):
         assert post_write(p, "nolinger v=%d %d\n" % (k, k + 1), {"db": "ln"}).status_code == 204
     assert upstream_writes(p, "a") - before == 3
+    assert "interval" not in p.stderr()
 
 
 def test_interval_full_batch_leaves_at_once(redis, influxd, proxy):
