@@ -33,6 +33,11 @@ int phr_parse_response(const char *buf, size_t len, int *minor_version, int *sta
 #define DEFAULT_MAX_HOST 16
 #define DEFAULT_MAX_IDLE_MS (118 * 1000)
 #define MAX_HEAD_BYTES (64 * 1024)
+/* An answer given up (h1_abort) after its head, with at most this much body still to come, is read to its end on the
+ * side within DRAIN_MS, so that its connection serves again: a failover on a 5xx must not cost a connection (and a
+ * TIME_WAIT socket) per query. */
+#define DRAIN_MAX (64 * 1024)
+#define DRAIN_MS 1000
 #define MAX_HEADERS 100
 #define MESSAGE_SIZE 256
 #define MAX_ADDRS 4
@@ -55,6 +60,7 @@ struct st_h1_ctx_t {
     uint64_t max_idle_ms;
     h2o_multithread_receiver_t *getaddr_receiver;
     h2o_linklist_t origins;    /* origin_t._link */
+    h2o_linklist_t draining;   /* h1_xfer_t._drain: given up, read to their end to keep their connections */
     size_t nidle;              /* pooled connections, all origins */
     h2o_timeout_entry_t sweep; /* linked while nidle != 0: closes connections idle for longer than max_idle_ms */
     tmo_t **tmos;              /* one h2o timeout per duration in use; 0 ms is always there */
@@ -108,6 +114,8 @@ struct st_h1_xfer_t {
     uint32_t timeout_ms;
     h2o_timeout_entry_t deadline, connect_deadline, kick;
     h2o_linklist_t _wait;
+    h2o_linklist_t _drain;
+    uint64_t drained;    /* body bytes read since h1_abort() */
     h2o_iovec_t bufs[2]; /* head (below), body */
     char head[];
 };
@@ -815,6 +823,7 @@ h1_ctx_t *h1_ctx_new(h2o_loop_t *loop, const h1_opts_t *opts)
     ctx->getaddr_receiver = opts->getaddr_receiver;
     ctx->sweep.cb = on_sweep;
     h2o_linklist_init_anchor(&ctx->origins);
+    h2o_linklist_init_anchor(&ctx->draining);
     timeout_of(ctx, 0);
     return ctx;
 }
@@ -822,6 +831,12 @@ h1_ctx_t *h1_ctx_new(h2o_loop_t *loop, const h1_opts_t *opts)
 void h1_ctx_free(h1_ctx_t *ctx)
 {
     unlink_entry(&ctx->sweep);
+    while (!h2o_linklist_is_empty(&ctx->draining)) {
+        h1_xfer_t *x = H2O_STRUCT_FROM_MEMBER(h1_xfer_t, _drain, ctx->draining.next);
+        h2o_linklist_unlink(&x->_drain);
+        detach(x);
+        free(x);
+    }
     while (!h2o_linklist_is_empty(&ctx->origins)) {
         origin_t *o = H2O_STRUCT_FROM_MEMBER(origin_t, _link, ctx->origins.next);
         while (!h2o_linklist_is_empty(&o->idle))
@@ -933,10 +948,52 @@ void h1_resume(h1_xfer_t *x)
     kick(x);
 }
 
+static int drain_body(void *data, const char *bytes, size_t len)
+{
+    h1_xfer_t *x = data;
+
+    (void)bytes;
+    x->drained += len;
+    return x->drained <= DRAIN_MAX ? H1_GO_ON : H1_STOP;
+}
+
+static void drain_done(void *data, h1_code_t code, const char *message)
+{
+    h1_xfer_t *x = data;
+
+    (void)code;
+    (void)message;
+    h2o_linklist_unlink(&x->_drain);
+}
+
+static const h1_handlers_t drain_handlers = {NULL, drain_body, drain_done};
+
+/* Whether the rest of the answer is small and framed: then it is read to its end rather than its connection closed. */
+static bool drainable(const h1_xfer_t *x)
+{
+    if (x->state != X_BODY || x->conn == NULL || !x->keepalive || x->writing || x->late_code != H1_OK)
+        return false;
+    return (x->framing == F_LENGTH && x->left <= DRAIN_MAX) || x->framing == F_CHUNKED;
+}
+
 void h1_abort(h1_xfer_t *x)
 {
     origin_t *o = x->origin;
 
+    if (drainable(x)) { /* from now on the transfer is the client's own; it ends through finish() */
+        x->h = &drain_handlers;
+        x->data = x;
+        x->drained = 0;
+        h2o_linklist_insert(&x->ctx->draining, &x->_drain);
+        unlink_entry(&x->deadline);
+        x->timeout_ms = DRAIN_MS;
+        h2o_timeout_link(x->ctx->loop, timeout_of(x->ctx, DRAIN_MS), &x->deadline);
+        if (x->paused) {
+            x->paused = false;
+            kick(x);
+        }
+        return;
+    }
     detach(x);
     free(x);
     pump(o);

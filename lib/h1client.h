@@ -16,7 +16,9 @@
  *
  * Every callback runs from the loop's socket or timeout events, never from inside h1_start(),
  * h1_resume() or h1_abort(). A transfer ends with exactly one on_done call, unless h1_abort() came
- * first; after on_done (or h1_abort) the transfer is freed.
+ * first; after on_done (or h1_abort) the caller must not use the transfer again. An answer given up
+ * after its head with a small framed rest (a failover on a 5xx) is read to its end on the side, for a
+ * second at most, so that its connection serves again instead of being closed.
  */
 #ifndef IP_H1CLIENT_H
 #define IP_H1CLIENT_H
@@ -95,7 +97,8 @@ h1_xfer_t *h1_start(h1_ctx_t *ctx, const h1_request_t *req, const h1_handlers_t 
  * (a 0 ms timeout), not inside this call. */
 void h1_resume(h1_xfer_t *x);
 
-/* Stops a transfer whose on_done has not run: nothing more is called for it, its connection is closed. */
+/* Stops a transfer whose on_done has not run: nothing more is called for it. Its connection is closed, unless what is
+ * left of the answer is small and framed (see above): then it is read and dropped, and the connection pooled. */
 void h1_abort(h1_xfer_t *x);
 
 #endif

@@ -44,10 +44,11 @@ static struct {
     int port;
     pthread_t thread;
     atomic_bool stop;
-    atomic_int accepted; /* connections accepted so far */
-    atomic_int ended;    /* connections the server saw end (closed by the client, or by itself) */
-    atomic_int requests; /* requests fully read so far */
-    pthread_mutex_t mu;  /* guards the last request below */
+    atomic_int accepted;     /* connections accepted so far */
+    atomic_int ended;        /* connections the server saw end (closed by the client, or by itself) */
+    atomic_int stall_closed; /* /500-stall answers whose connection the client closed while the server waited */
+    atomic_int requests;     /* requests fully read so far */
+    pthread_mutex_t mu;      /* guards the last request below */
     char method[16];
     char target[512];
     char head[SRV_MAX_HEAD]; /* header lines as received */
@@ -249,6 +250,17 @@ static void respond(int fd, const char *method, const char *target, const char *
                  strlen(err), err);
     } else if (strcmp(target, "/500") == 0) {
         send_fmt(fd, "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\noops");
+    } else if (strcmp(target, "/500-late") == 0) { /* the body comes after the client has the head */
+        send_fmt(fd,
+                 "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: 17\r\n\r\n");
+        usleep(100 * 1000);
+        send_fmt(fd, "{\"error\":\"busy\"}\n");
+    } else if (strcmp(target, "/500-stall") == 0) { /* the body never comes */
+        struct pollfd pfd = {fd, POLLIN, 0};
+        char c;
+        send_fmt(fd, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 17\r\n\r\n");
+        if (poll(&pfd, 1, 3000) == 1 && recv(fd, &c, 1, MSG_PEEK) == 0)
+            atomic_fetch_add(&srv.stall_closed, 1);
     } else if (strcmp(target, "/drop-next") == 0) {
         send_fmt(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     } else if (sscanf(target, "/delay/%ld", &n) == 1) {
@@ -1642,6 +1654,51 @@ static void test_stream_error_head(void **state)
     }
 }
 
+/* A 5xx given up at its head (what a failover does) while its body is still on the way: the lean client reads the
+ * rest on the side and the connection serves the requests that follow; curl closes it. */
+static void test_cancel_at_head_keeps_connection(void **state)
+{
+    fx_t *fx = *state;
+    result_t r = {0};
+    char url[128];
+    int before = atomic_load(&srv.accepted);
+
+    for (int i = 0; i != 3; ++i) {
+        st_t s;
+        st_init(&s);
+        s.check_pattern = false;
+        s.cancel_at_head = true;
+        st_submit(fx, &s, "/500-late", 0);
+        st_pump(fx, &s, 1 << 20, 300); /* the rest of the answer comes within it */
+        assert_int_equal(s.heads, 1);
+        assert_int_equal(s.head_status, 500);
+        assert_int_equal(s.done, 0);
+    }
+    url_of(url, sizeof(url), "/ping");
+    up_req_t req = req_for(fx, UP_GET, url, &r);
+    fetch(fx, &req, &r);
+    assert_int_equal(r.klass, UP_OK);
+    if (h1_mode)
+        assert_int_equal(atomic_load(&srv.accepted) - before, 1);
+    free(r.body);
+
+    /* a rest that does not come is waited for a second at most, then its connection is closed */
+    st_t s;
+    int closed = atomic_load(&srv.stall_closed);
+    uint64_t t0 = now_ms();
+    st_init(&s);
+    s.check_pattern = false;
+    s.cancel_at_head = true;
+    st_submit(fx, &s, "/500-stall", 0);
+    st_pump(fx, &s, 1 << 20, 1600);
+    assert_int_equal(s.heads, 1);
+    if (loop_mode) { /* curl closes at once, the lean client after the drain's second */
+        while (atomic_load(&srv.stall_closed) == closed && now_ms() - t0 < 2500)
+            h2o_evloop_run(fx->loop, 10);
+        assert_int_equal(atomic_load(&srv.stall_closed), closed + 1);
+    }
+}
+
 /* on_head without on_chunk: a buffered answer whose status is known before its body arrives. */
 typedef struct {
     result_t r;
@@ -1869,6 +1926,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stream_50mib, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_stream_chunked, fx_setup_small_window, fx_teardown),
         cmocka_unit_test_setup_teardown(test_stream_error_head, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_cancel_at_head_keeps_connection, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_head_only, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_stream_closed_mid_body, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_stream_cap, fx_setup, fx_teardown),
