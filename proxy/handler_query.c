@@ -217,10 +217,10 @@ static int send_query(query_req_t *q, size_t b, h2o_iovec_t stmt, int whole)
     form_add(&url, "db", *be->db != '\0' && q->db.len != 0 ? h2o_iovec_init(be->db, strlen(be->db)) : q->db, pool);
     form_add(&url, "rp", q->rp, pool);
     form_add(&url, "epoch", q->epoch, pool);
-    /* A CREATE asked for with GET goes upstream with GET too, so influxd adds its "deprecated use …
-     * in a read only context" warning to the result exactly as it would for the client. */
-    int get = !whole && q->cls[q->cur].cls == IQL_BROADCAST &&
-              h2o_memis(q->req->method.base, q->req->method.len, H2O_STRLIT("GET"));
+    /* A query asked for with GET goes upstream with GET, its statement in the URL as the client put it: a CREATE
+     * then gets influxd's "deprecated use … in a read only context" warning exactly as it would for the client,
+     * and influxd spares the parsing of a form body (about 4 % of its CPU for a small SELECT). */
+    int get = h2o_memis(q->req->method.base, q->req->method.len, H2O_STRLIT("GET"));
     form_add(get ? &url : &form, "q", stmt, pool);
     form_add(get ? &url : &form, "params", q->params, pool);
     if (!get)

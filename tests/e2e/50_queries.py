@@ -15,6 +15,7 @@ import json
 import signal
 import socket
 import time
+import urllib.parse
 
 import pytest
 import requests
@@ -648,7 +649,7 @@ def test_node_zone_first(redis, influxd, proxy):
 
 class FakeBackend:
     """An HTTP server in this process: /ping answers 204 (after @ping_delay seconds), /query answers @status with
-    an InfluxDB-style JSON error; it counts the /query requests it got."""
+    an InfluxDB-style JSON error; it counts the /query requests it got and keeps each one's method, path and body."""
 
     def __init__(self, status, ping_delay=0.0):
         import http.server
@@ -657,6 +658,7 @@ class FakeBackend:
 
         fake = self
         self.queries = 0
+        self.seen = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def log_message(self, *args):
@@ -670,7 +672,7 @@ class FakeBackend:
                     self.end_headers()
                     return
                 n = int(self.headers.get("Content-Length") or 0)
-                self.rfile.read(n)
+                fake.seen.append((self.command, self.path, self.rfile.read(n)))
                 fake.queries += 1
                 body = b'{"error":"fake backend failure"}\n'
                 self.send_response(status)
@@ -734,6 +736,21 @@ def test_failover_on_5xx_but_not_on_4xx(redis, influxd, proxy, fake_backend):
     assert r.json() == {"error": "fake backend failure"}
     assert r.headers.get("X-Influxdb-Error") == "fake backend failure"
     assert refusing.queries == 1
+
+
+def test_query_goes_upstream_with_the_clients_method(redis, proxy, fake_backend):
+    """A GET query goes upstream as a GET with the statement in the URL, as the client sent it (influxd treats a GET
+    as read-only and warns about writes in it; it also parses no form body); a POST goes upstream as a POST form."""
+    f = fake_backend(400)
+    p = proxy(redis, {"F": {"url": f.url}}, {"_default_": ["F"]})
+    q = "SELECT * FROM m WHERE t = 'a b'"
+    assert pq_url(p, q, "f").status_code == 400
+    assert pq_url(p, q, "f", method="POST").status_code == 400
+    (m1, path1, body1), (m2, path2, body2) = f.seen
+    assert (m1, body1) == ("GET", b""), f.seen
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(path1).query) == {"db": ["f"], "q": [q]}, path1
+    assert m2 == "POST" and urllib.parse.parse_qs(body2.decode()) == {"q": [q]}, f.seen
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(path2).query) == {"db": ["f"]}, path2
 
 
 def test_backend_replaying_its_queue_is_not_queried(redis, influxd, proxy):
