@@ -209,7 +209,7 @@ static int send_query(query_req_t *q, size_t b, h2o_iovec_t stmt, int whole)
     j->backend = b;
     if (*be->db != '\0')
         stmt = override_dbs(q, be, stmt);
-    ubuf_init(&url, 4096);
+    ubuf_init(&url, SIZE_MAX);
     ubuf_init(&form, SIZE_MAX);
     ubuf_append(&url, be->url, strlen(be->url));
     /* influxd reads some parameters (pretty) from the URL only: everything but q and params goes there */

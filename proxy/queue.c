@@ -298,7 +298,7 @@ static void replay_next_group(size_t b, ip_thread_t *t)
     char err[256];
 
     h2o_mem_init_pool(&pool);
-    ubuf_init(&url, 8192);
+    ubuf_init(&url, SIZE_MAX);
     ubuf_init(&body, SIZE_MAX);
     ubuf_append(&url, be->url, strlen(be->url));
     dq_slice_t db = *be->db != '\0' ? (dq_slice_t){be->db, strlen(be->db)} : first->db;

@@ -132,7 +132,7 @@ static wb_lane_t *lane_get(ip_thread_t *t, const cfg_t *cfg, size_t b, h2o_iovec
     h2o_mem_pool_t pool;
     ubuf_t url;
     h2o_mem_init_pool(&pool);
-    ubuf_init(&url, 8192);
+    ubuf_init(&url, SIZE_MAX);
     ubuf_append(&url, be->url, strlen(be->url));
     ubuf_append(&url, "/write?", 7);
     hu_form_add(&url, "db", l->db, strlen(l->db), &pool);

@@ -387,6 +387,19 @@ def test_post_form(cl):
     same_bytes(pq(cl, q, method="POST"), query_raw(cl.r.url, q, db="q", method="POST"))
 
 
+def test_long_get_query(cl):
+    """A GET whose statement is tens of KiB long (Grafana's many-valued template variables) goes upstream whole, in
+    the URL as it came: the same answer as influxd's, for a routed statement and for statements on two backends."""
+    hosts = " OR ".join("host = 'h%d'" % (i % 4 if i % 50 == 0 else 1000 + i) for i in range(2000))
+    q = "SELECT * FROM cpu WHERE time >= %ds AND (%s)" % (T0 + 3000, hosts)
+    assert len(q) > 30000
+    r = pq(cl, q)
+    same_bytes(r, query_raw(cl.a.url, q, db="q"))
+    assert len(series_of(r)[0]["values"]) > 0
+    q2 = q + "; " + q.replace("FROM cpu", "FROM mem")
+    same_json(pq(cl, q2), query_raw(cl.r.url, q2, db="q"))
+
+
 def test_chunked_routed_select_passed_through(cl):
     q = "SELECT * FROM cpu WHERE host = 'h0'"
     want = query_raw(cl.a.url, q, db="q", chunked="true", chunk_size="7")
