@@ -400,6 +400,17 @@ def test_long_get_query(cl):
     same_json(pq(cl, q2), query_raw(cl.r.url, q2, db="q"))
 
 
+def test_bound_parameters(cl):
+    """`params` (bound parameters, JSON) reach the backend with the statement, by GET and by POST form."""
+    q = "SELECT * FROM cpu WHERE host = $host AND idle > $idle"
+    params = '{"host": "h2", "idle": 70}'
+    want = query_raw(cl.a.url, q, db="q", params=params)
+    assert len(series_of(want)[0]["values"]) > 0
+    same_bytes(pq(cl, q, params=params), want)
+    same_bytes(pq(cl, q, method="POST", form=True, params=params),
+               query_raw(cl.a.url, q, db="q", method="POST", form=True, params=params))
+
+
 def test_chunked_routed_select_passed_through(cl):
     q = "SELECT * FROM cpu WHERE host = 'h0'"
     want = query_raw(cl.a.url, q, db="q", chunked="true", chunk_size="7")
