@@ -264,7 +264,30 @@ static const struct {
 struct st_iql_t {
     pcre2_code *head[HEAD_N];
     pcre2_code *forbid; /* NULL without queryforbid */
+    int forbid_jit;     /* queryforbid runs JIT-compiled, which needs no heap of its own */
 };
+
+/* The match data of the calling thread, made at its first classification and kept: a fresh block per statement
+ * cost a malloc and free, and the interpreter's first match in a block allocates 20 KiB of backtracking frames,
+ * which the block then keeps. Only short texts are matched through it (the head words, and queryforbid when it
+ * runs JIT-compiled), so what it keeps stays small. */
+static _Thread_local pcre2_match_data *thread_md;
+
+static pcre2_match_data *md_of_thread(void)
+{
+    if (thread_md == NULL) {
+        thread_md = pcre2_match_data_create(1, NULL);
+        if (thread_md == NULL)
+            abort();
+    }
+    return thread_md;
+}
+
+void iql_thread_release(void)
+{
+    pcre2_match_data_free(thread_md);
+    thread_md = NULL;
+}
 
 static pcre2_code *compile(const char *pattern, const char *what, char *err, size_t errcap)
 {
@@ -288,13 +311,17 @@ iql_t *iql_create(const char *extra_forbid_pattern, char *err, size_t errcap)
         iql->head[i] = compile(head_table[i].pattern, "statement", err, errcap);
         if (iql->head[i] == NULL)
             goto Error;
+        /* best effort, as below: every statement runs through these */
+        (void)pcre2_jit_compile(iql->head[i], PCRE2_JIT_COMPLETE);
     }
     if (extra_forbid_pattern != NULL && extra_forbid_pattern[0] != '\0') {
         iql->forbid = compile(extra_forbid_pattern, "queryforbid", err, errcap);
         if (iql->forbid == NULL)
             goto Error;
         /* best effort: without JIT the interpreter gives the same answers */
-        (void)pcre2_jit_compile(iql->forbid, PCRE2_JIT_COMPLETE);
+        size_t jit_size = 0;
+        iql->forbid_jit = pcre2_jit_compile(iql->forbid, PCRE2_JIT_COMPLETE) == 0 &&
+                          pcre2_pattern_info(iql->forbid, PCRE2_INFO_JITSIZE, &jit_size) == 0 && jit_size != 0;
     }
     return iql;
 
@@ -693,12 +720,18 @@ static size_t match_head(const iql_t *iql, const char *head, size_t headlen, pcr
     return 0;
 }
 
-static int check_forbid(parse_t *ps, const iql_t *iql, pcre2_match_data *md)
+static int check_forbid(parse_t *ps, const iql_t *iql)
 {
     if (iql->forbid == NULL)
         return 0;
     const iql_slice_t *text = &ps->out->text;
+    /* interpreted, a long statement may need many frames: a block of its own, not kept */
+    pcre2_match_data *md = iql->forbid_jit ? md_of_thread() : pcre2_match_data_create(1, NULL);
+    if (md == NULL)
+        abort();
     int rc = pcre2_match(iql->forbid, (PCRE2_SPTR)text->ptr, text->len, 0, 0, md, NULL);
+    if (!iql->forbid_jit)
+        pcre2_match_data_free(md);
     if (rc == PCRE2_ERROR_NOMATCH)
         return 0;
     if (rc < 0) /* e.g. match limit: fail closed */
@@ -794,7 +827,6 @@ int iql_classify(const iql_t *iql, const char *stmt, size_t len, iql_stmt_t *out
     char head[HEAD_CAP];
     size_t headlen, words, match_end = 0;
     iql_kind_t kind = IQL_K_UNKNOWN;
-    pcre2_match_data *md = NULL;
     token_t t;
 
     memset(out, 0, sizeof(*out));
@@ -806,12 +838,9 @@ int iql_classify(const iql_t *iql, const char *stmt, size_t len, iql_stmt_t *out
     if (prescan(&ps, stmt, len, head, &headlen) != 0)
         goto Error;
     out->bare = out->text;
-    md = pcre2_match_data_create(1, NULL);
-    if (md == NULL)
-        abort();
-    if (check_forbid(&ps, iql, md) != 0)
+    if (check_forbid(&ps, iql) != 0)
         goto Error;
-    words = match_head(iql, head, headlen, md, &kind, &match_end);
+    words = match_head(iql, head, headlen, md_of_thread(), &kind, &match_end);
     out->kind = kind;
     head[match_end] = '\0'; /* what matched, e.g. "DROP", names the statement in messages */
     ps.sc.p = out->text.ptr;
@@ -820,11 +849,9 @@ int iql_classify(const iql_t *iql, const char *stmt, size_t len, iql_stmt_t *out
         next(&ps, &t);
     if (classify_kind(&ps, kind, head) != 0)
         goto Error;
-    pcre2_match_data_free(md);
     return 0;
 
 Error:
-    pcre2_match_data_free(md);
     out->cls = IQL_REJECT;
     out->err = ps.code;
     out->nsources = 0;

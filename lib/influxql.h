@@ -9,8 +9,10 @@
  * normalised leading keywords to pick the statement kind, and a small hand-written parser for the
  * parts that matter for routing (FROM sources, sub-queries, ON, INTO, LIMIT/OFFSET).
  *
- * Nothing here allocates except the PCRE2 match data of one iql_classify() call; every result is a
- * slice into the caller's query text, which must outlive the results.
+ * Nothing here allocates except PCRE2's match data: one block per thread, made by its first
+ * iql_classify() and kept (iql_thread_release() frees it), plus one per statement when a queryforbid
+ * pattern cannot be JIT-compiled. Every result is a slice into the caller's query text, which must
+ * outlive the results.
  *
  * Classes (SPEC §7):
  *   IQL_ROUTE      SELECT … FROM sources; SHOW TAG KEYS|FIELD KEYS|TAG VALUES|SERIES … FROM sources;
@@ -143,8 +145,11 @@ int iql_split(const char *q, size_t len, iql_slice_t *stmts, size_t cap, char *e
 /* Classifies one statement (normally a slice from iql_split; a trailing `;` is not accepted).
  * Always fills *out. Returns 0 when the statement may be executed (out->cls != IQL_REJECT), else the
  * IQL_E* code (also in out->err) with a message in err that names the statement and the reason.
- * Thread-safe on a shared iql; allocates one PCRE2 match-data block per call. */
+ * Thread-safe on a shared iql; the calling thread's match data is made on its first call. */
 int iql_classify(const iql_t *iql, const char *stmt, size_t len, iql_stmt_t *out, char *err, size_t errcap);
+
+/* Frees the calling thread's match data (a thread that classified calls it before it ends). */
+void iql_thread_release(void);
 
 /* Decodes an identifier into buf as a NUL-terminated string: a bare name as is, a quoted one with
  * \" \\ \' \n resolved, a regex with \/ resolved (the pattern, without slashes). Returns the decoded

@@ -11,6 +11,7 @@
  * lib/qmerge; CREATE DATABASE / RETENTION POLICY on every backend, queued for those that are down —
  * and the results are assembled in order with InfluxDB's statement_ids.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "bpool.h"
@@ -95,13 +96,9 @@ static void on_dispose(void *p)
     if (q->results != NULL)
         for (size_t i = 0; i < q->nstmts; i++)
             free(q->results[i].ptr);
-    free(q->results);
     ubuf_free(&q->out_pending);
     ubuf_free(&q->out_sending);
-    free(q->jobs);
-    free(q->tried);
-    free(q->mask);
-    free(q->cls);
+    free(q->cls); /* and the other arrays of plan_alloc() */
     if (q->cfg != NULL)
         cfg_release(q->cfg);
 }
@@ -782,6 +779,30 @@ static int read_params(query_req_t *q)
     return 0;
 }
 
+static size_t align_up(size_t n)
+{
+    size_t a = _Alignof(max_align_t);
+    return (n + a - 1) / a * a;
+}
+
+/* The per-statement and per-backend arrays of a request, zeroed, in one allocation that q->cls owns. */
+static void plan_alloc(query_req_t *q)
+{
+    size_t ns = q->nstmts, nb = q->cfg->nbackends;
+    size_t at_jobs = align_up(ns * sizeof(*q->cls));
+    size_t at_results = at_jobs + align_up((nb + 1) * sizeof(*q->jobs));
+    size_t at_mask = at_results + align_up((ns + 1) * sizeof(*q->results));
+    size_t at_tried = at_mask + ns * nb + 1;
+    char *p = calloc(1, at_tried + nb + 1);
+    if (p == NULL)
+        abort();
+    q->cls = (iql_stmt_t *)p;
+    q->jobs = (qjob_t *)(p + at_jobs);
+    q->results = (qm_buf_t *)(p + at_results);
+    q->mask = (unsigned char *)p + at_mask;
+    q->tried = (unsigned char *)p + at_tried;
+}
+
 /* Splits and classifies every statement; a rejected one answers the request. */
 static int classify(query_req_t *q)
 {
@@ -797,8 +818,7 @@ static int classify(query_req_t *q)
         return -1;
     }
     q->nstmts = (size_t)n;
-    q->cls = calloc(q->nstmts, sizeof(*q->cls));
-    q->mask = calloc(q->nstmts * nb + 1, 1);
+    plan_alloc(q);
     for (size_t i = 0; i < q->nstmts; i++) {
         iql_stmt_t *st = &q->cls[i];
         if (iql_classify(__atomic_load_n(&ip_server.iql, __ATOMIC_ACQUIRE), q->stmts[i].ptr, q->stmts[i].len, st, err,
@@ -861,9 +881,6 @@ void ip_handle_query(h2o_req_t *req)
     ubuf_init(&q->out_sending, SIZE_MAX);
     if (read_params(q) != 0 || classify(q) != 0)
         return;
-    q->tried = calloc(q->cfg->nbackends + 1, 1);
-    q->jobs = calloc(q->cfg->nbackends + 1, sizeof(*q->jobs));
-    q->results = calloc(q->nstmts + 1, sizeof(*q->results));
     if (plan_whole(q)) {
         q->whole = 1;
         forward_next(q, NULL);

@@ -376,6 +376,7 @@ static void *run_loop(void *arg)
     /* after the drain: what is still in flight (replay, health checks, unanswered requests) ends "shutdown" */
     up_destroy(t->up);
     t->up = NULL;
+    iql_thread_release();
     return NULL;
 }
 
