@@ -12,7 +12,8 @@
  *     newline inside a string value (or after a backslash) does not end the line;
  *   - numbers are only range-checked where influxd range-checks them (>= 19 digit integers, floats in
  *     exponent form or of >= 25 characters), with Go's strconv rules;
- *   - errors are reported in influxd's order (key, key length, fields, field key length, timestamp).
+ *   - errors are reported in influxd's order (key, key length, fields, the second walk of the fields that
+ *     ends keys and values by other rules and checks field key length, timestamp).
  * Duplicate tag keys are found in one pass when tags are sorted (the usual case), else with a per-thread
  * hash table of tag offsets, so a line costs linear time whatever its tag order.
  * Nothing is allocated; results are slices into the caller's buffer.
@@ -817,9 +818,13 @@ static int scan_fields(const char *b, size_t n, size_t *pos, size_t *fstart, sca
     return 0;
 }
 
-/* influxd's walkFields, used only for the series-key length check: largest offender first in order.
- * Returns the first key + 4 + field key size over the limit, or 0. */
-static size_t field_key_overflow(const char *f, size_t n, size_t key_len)
+/* influxd's walkFields, a second pass over a field set that scan_fields accepted, with other rules: a key ends at
+ * the first '=' not preceded by a backslash (so the '=' after an escaped backslash, "a\\\\=1", does not end it), a
+ * value at the first ',' outside quotes (so text after a closing quote belongs to the value). When a key runs to
+ * the end of the set (or to its last byte) the line is refused with "invalid value: field-key=<rest>"; when key +
+ * 4 + field key is over LP_MAX_KEY_LENGTH it is refused for its length. The first of these in field order wins.
+ * Returns 0 or the error, with the key (*arg) or the size (*num) for the reason. */
+static int walk_fields(const char *f, size_t n, size_t key_len, const char **arg, size_t *arg_len, size_t *num)
 {
     size_t i = 0;
 
@@ -829,10 +834,11 @@ static size_t field_key_overflow(const char *f, size_t n, size_t key_len)
         while (i < n && !(f[i] == '=' && (i == k || f[i - 1] != '\\')))
             i++;
         klen = i - k;
-        if (key_len + 4 + klen > LP_MAX_KEY_LENGTH)
-            return key_len + 4 + klen;
-        if (i >= n)
-            break;
+        if (i + 2 > n) {
+            *arg = f + k;
+            *arg_len = klen;
+            return LP_ERR_INVALID_VALUE;
+        }
         i++;
         while (i < n) {
             if (f[i] == '\\' && i + 1 < n && (f[i + 1] == '"' || f[i + 1] == '\\')) {
@@ -844,6 +850,10 @@ static size_t field_key_overflow(const char *f, size_t n, size_t key_len)
             else if (f[i] == ',' && !quoted)
                 break;
             i++;
+        }
+        if (key_len + 4 + klen > LP_MAX_KEY_LENGTH) {
+            *num = key_len + 4 + klen;
+            return LP_ERR_MAX_KEY_LENGTH;
         }
         i++;
     }
@@ -914,7 +924,7 @@ static int parse_key(const char *b, size_t n, lp_line_t *l, size_t *pos)
 
 int lp_parse_line(const char *buf, size_t len, lp_precision_t prec, lp_line_t *l)
 {
-    size_t start = skip_blank(buf, 0, len), n = len - start, pos = 0, fstart, tstart, over;
+    size_t start = skip_blank(buf, 0, len), n = len - start, pos = 0, fstart, tstart;
     const char *b = buf + start;
     scan_err_t e = {NULL, 0};
     int ret;
@@ -935,15 +945,11 @@ int lp_parse_line(const char *buf, size_t len, lp_precision_t prec, lp_line_t *l
         goto Error;
     l->fields = b + fstart;
     l->fields_len = pos - fstart;
-    if (l->measurement_len + l->tags_len + 5 + l->fields_len > LP_MAX_KEY_LENGTH) {
-        size_t key_len = l->tags_len > 0 ? l->measurement_len + 1 + l->tags_len : l->measurement_len;
-        over = field_key_overflow(l->fields, l->fields_len, key_len);
-        if (over != 0) {
-            l->_err_num = over;
-            ret = LP_ERR_MAX_KEY_LENGTH;
-            goto Error;
-        }
-    }
+    ret = walk_fields(l->fields, l->fields_len,
+                      l->tags_len > 0 ? l->measurement_len + 1 + l->tags_len : l->measurement_len, &e.arg, &e.arg_len,
+                      &l->_err_num);
+    if (ret != 0)
+        goto Error;
     ret = scan_time(b, n, &pos, &tstart);
     if (ret != 0)
         goto Error;
@@ -1018,6 +1024,8 @@ const char *lp_strerror(int code)
         return "time outside range -9223372036854775806 - 9223372036854775806";
     case LP_ERR_POINT_INVALID:
         return "point is invalid";
+    case LP_ERR_INVALID_VALUE:
+        return "invalid value";
     case LP_ERR_BAD_PRECISION:
         return "invalid precision";
     case LP_ERR_NOSPACE:
@@ -1057,6 +1065,10 @@ size_t lp_line_reason(const lp_line_t *l, char *buf, size_t cap)
         pos = puts_(buf, room, pos, ": strconv.ParseInt: parsing \"");
         pos = put(buf, room, pos, l->_err_arg, l->_err_arg_len);
         pos = puts_(buf, room, pos, "\": value out of range");
+        break;
+    case LP_ERR_INVALID_VALUE:
+        pos = puts_(buf, room, pos, "invalid value: field-key=");
+        pos = put(buf, room, pos, l->_err_arg, l->_err_arg_len);
         break;
     case LP_ERR_TIMESTAMP_SYNTAX:
     case LP_ERR_TIMESTAMP_RANGE:

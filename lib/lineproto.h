@@ -47,8 +47,9 @@ enum {
     LP_ERR_TIMESTAMP_RANGE = -18,      /* "strconv.ParseInt: parsing \"<ts>\": value out of range" */
     LP_ERR_TIME_OUTSIDE_RANGE = -19,   /* "time outside range -9223372036854775806 - 9223372036854775806" */
     LP_ERR_POINT_INVALID = -20,        /* "point is invalid" (garbage after the timestamp) */
-    LP_ERR_BAD_PRECISION = -21,        /* not a line error: unknown precision string */
-    LP_ERR_NOSPACE = -22,              /* not a line error: caller's buffer too small */
+    LP_ERR_INVALID_VALUE = -21,        /* "invalid value: field-key=<rest>" (influxd's second walk of the fields) */
+    LP_ERR_BAD_PRECISION = -22,        /* not a line error: unknown precision string */
+    LP_ERR_NOSPACE = -23,              /* not a line error: caller's buffer too small */
 };
 
 /* influxd's limit on the series key (measurement + tags, and measurement + tags + 4 + field key). */

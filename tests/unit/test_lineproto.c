@@ -402,6 +402,19 @@ static const case_t cases[] = {
     {"j5 v=1 1", 8, LP_PREC_H, NULL, "j5", 1, 3600000000000LL, 2},
     {"j6 v=1 1", 8, LP_PREC_MS, NULL, "j6", 1, 1000000LL, 2},
     {"j7 v=1 1", 8, LP_PREC_US, NULL, "j7", 1, 1000LL, 2},
+    /* influxd's second walk of the field set (walkFields), checked against influxd 1.6.7 */
+    {"m a\\\\=1", 7, LP_PREC_NS, "invalid value: field-key=a\\\\=1", NULL, 0, 0, 0},
+    {"m a\\\\=1 1 2", 11, LP_PREC_NS, "invalid value: field-key=a\\\\=1", NULL, 0, 0, 0},
+    {"m a\\\\=1 9223372036854775808", 27, LP_PREC_NS, "invalid value: field-key=a\\\\=1", NULL, 0, 0, 0},
+    {"m b=2,a\\\\=1", 11, LP_PREC_NS, "invalid value: field-key=a\\\\=1", NULL, 0, 0, 0},
+    {"m,t=1 a\\\\=1", 11, LP_PREC_NS, "invalid value: field-key=a\\\\=1", NULL, 0, 0, 0},
+    {"m a\\\\=1i,b\\\\=2 5", 16, LP_PREC_NS, "invalid value: field-key=a\\\\=1i,b\\\\=2", NULL, 0, 0, 0},
+    {"m b=\"x\",a\\\\=\"y\"", 15, LP_PREC_NS, "invalid value: field-key=a\\\\=\"y\"", NULL, 0, 0, 0},
+    {"m a\\\\\\\\=1", 9, LP_PREC_NS, "invalid value: field-key=a\\\\\\\\=1", NULL, 0, 0, 0},
+    {"m b=\"ab\"c=1e5,d", 15, LP_PREC_NS, "invalid value: field-key=d", NULL, 0, 0, 0},
+    {"m a\\\\=1,b=2", 11, LP_PREC_NS, NULL, "m", 0, 0LL, 1},
+    {"m b=\"ab\"c=1,d=2", 15, LP_PREC_NS, "invalid field format", NULL, 0, 0, 0},
+    {"m a=1,b\\\\=", 10, LP_PREC_NS, "missing field value", NULL, 0, 0, 0},
 };
 
 /* Parses a one-line body through the iterator; fails the test unless exactly one line comes out. */
