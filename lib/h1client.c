@@ -638,6 +638,25 @@ static int frame(h1_xfer_t *x, int minor, int status, const h1_header_t *hs, siz
     return 0;
 }
 
+/* influxd quotes names in its X-Influxdb-Error header as they are, so a name holding a NUL byte (valid in line
+ * protocol) puts one in the head, which the parser refuses. Replaces each NUL of the head (up to its blank line, or of
+ * all the bytes so far when it has not ended yet) with '?'; the body, which holds the same text JSON-escaped, is left
+ * as it is. True when some byte was replaced. */
+static bool mask_nul_in_head(h2o_buffer_t *in)
+{
+    const char *end = memmem(in->bytes, in->size, "\r\n\r\n", 4), *lf = memmem(in->bytes, in->size, "\n\n", 2);
+    size_t len = in->size;
+    bool masked = false;
+
+    if (lf != NULL && (end == NULL || lf < end))
+        end = lf;
+    if (end != NULL)
+        len = (size_t)(end - in->bytes);
+    for (char *p = in->bytes; (p = memchr(p, '\0', len - (size_t)(p - in->bytes))) != NULL; masked = true)
+        *p = '?';
+    return masked;
+}
+
 /* 1 when the head of the final answer was taken, 0 when more bytes are needed, -1 when the transfer ended. */
 static int take_head(h1_xfer_t *x)
 {
@@ -655,6 +674,8 @@ static int take_head(h1_xfer_t *x)
             fail(x, H1_BAD_RESPONSE, "Invalid HTTP response: head larger than %d bytes", MAX_HEAD_BYTES);
             return -1;
         }
+        if (rlen < 0 && mask_nul_in_head(*in)) /* parse again with no NUL byte in the head */
+            continue;
         if (rlen < 0) {
             fail(x, H1_BAD_RESPONSE, "Invalid HTTP response from %s", x->origin->authority);
             return -1;

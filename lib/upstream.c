@@ -833,6 +833,14 @@ static void classify(up_job_t *job, CURLcode cc, const char *cancel_reason)
     } else if (job->_too_large) {
         r->klass = UP_TOO_LARGE;
         snprintf(r->message, sizeof(r->message), "response larger than %zu bytes", job->_req.max_response);
+    } else if (cc == CURLE_WEIRD_SERVER_REPLY && r->status >= 400) {
+        /* the backend answered with an error status but a head curl will not read (see retry_on_h1): a refusal,
+         * not a backend that cannot be reached, or a write would be queued and replayed for ever */
+        char why[sizeof(r->message) - 40];
+        snprintf(why, sizeof(why), "%.*s", (int)sizeof(why) - 1,
+                 r->message[0] != '\0' ? r->message : curl_easy_strerror(cc));
+        r->klass = UP_REFUSED;
+        snprintf(r->message, sizeof(r->message), "HTTP %d (unreadable head: %s)", r->status, why);
     } else if (cc != CURLE_OK) {
         r->klass = UP_UNREACHABLE;
         r->timed_out = cc == CURLE_OPERATION_TIMEDOUT;
@@ -856,6 +864,25 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/* Takes the job's transfer out of curl, keeping the handle for the next start_job() (no init/cleanup per transfer). */
+static void release_easy(up_t *up, up_job_t *job)
+{
+    CURL *e = job->_easy;
+
+    if (e != NULL) {
+        curl_multi_remove_handle(up->multi, e);
+        if (up->nspare < MAX_SPARE_EASY) {
+            curl_easy_reset(e);
+            up->spare[up->nspare++] = e;
+        } else {
+            curl_easy_cleanup(e);
+        }
+        job->_easy = NULL;
+    }
+    curl_slist_free_all(job->_slist);
+    job->_slist = NULL;
+}
+
 /* Ends the worker's part: after h2o_multithread_send_message() the job belongs to the receiver. */
 static void finish_job(up_t *up, up_job_t *job, CURLcode cc, const char *cancel_reason)
 {
@@ -876,17 +903,8 @@ static void finish_job(up_t *up, up_job_t *job, CURLcode cc, const char *cancel_
         if (!job->_head_sent) /* else the loop may be reading it; it holds the same value */
             job->res.status = (int)status;
         job->res.total_us = (uint64_t)total;
-        curl_multi_remove_handle(up->multi, e);
-        if (up->nspare < MAX_SPARE_EASY) { /* reused by the next start_job(): no init/cleanup per transfer */
-            curl_easy_reset(e);
-            up->spare[up->nspare++] = e;
-        } else {
-            curl_easy_cleanup(e);
-        }
-        job->_easy = NULL;
     }
-    curl_slist_free_all(job->_slist);
-    job->_slist = NULL;
+    release_easy(up, job);
     if (h2o_linklist_is_linked(&job->_inflight))
         h2o_linklist_unlink(&job->_inflight);
     classify(job, cc, cancel_reason);
@@ -1002,13 +1020,14 @@ static char *h1_header_block(const up_t *up, up_job_t *job, size_t *len)
     return buf;
 }
 
-/* Runs a use_h1 job on the lean client; false when curl has to (thread mode, or a URL the client does not serve). */
-static bool start_h1(up_t *up, up_job_t *job)
+/* Runs a use_h1 job (any job if @any) on the lean client; false when curl has to (thread mode, or a URL the client
+ * does not serve). */
+static bool start_h1(up_t *up, up_job_t *job, bool any)
 {
     static const char *const methods[] = {[UP_GET] = "GET", [UP_HEAD] = "HEAD", [UP_POST] = "POST"};
     size_t hlen;
 
-    if (up->h1 == NULL || !job->_req.use_h1)
+    if (up->h1 == NULL || !(job->_req.use_h1 || any))
         return false;
     job->_h1_headers = h1_header_block(up, job, &hlen);
     h1_request_t r = {
@@ -1037,7 +1056,7 @@ static void start_job(up_t *up, up_job_t *job)
     CURLcode rc;
     CURLMcode mrc;
 
-    if (start_h1(up, job))
+    if (start_h1(up, job, false))
         return;
     e = up->nspare != 0 ? up->spare[--up->nspare] : curl_easy_init();
     if (e == NULL)
@@ -1133,6 +1152,35 @@ static void resume_paused(up_t *up)
     }
 }
 
+/* libcurl refuses an answer whose head holds a NUL byte ("Nul byte in header"), and influxd sends one whenever its
+ * error text quotes a name holding a NUL (X-Influxdb-Error: ... measurement "a<NUL>b"): a valid line can make it. Taken
+ * for a backend that cannot be reached, such a refusal would have its write queued and replayed for ever, and the
+ * backend kept out of queries while it replays. So when curl ends a transfer that way after the status line came, the
+ * request is sent once more on the lean client, which reads such heads; every request the proxy sends may be sent
+ * twice (a write stores the same points again). Without the lean client (thread mode, https://) classify() takes a
+ * 4xx or 5xx status as the answer. True when the job runs again. */
+static bool retry_on_h1(up_t *up, up_job_t *job)
+{
+    long status = 0;
+
+    curl_easy_getinfo(job->_easy, CURLINFO_RESPONSE_CODE, &status);
+    if (up->h1 == NULL || job->_h1_retried || job->_head_sent || job->_streamed != 0 || job->_too_large ||
+        atomic_load(&job->_abort) || status < 100)
+        return false;
+    release_easy(up, job);
+    h2o_linklist_unlink(&job->_inflight);
+    clear_headers(job);
+    job->res.status = (int)status; /* what classify() sees if the lean client cannot take the URL */
+    job->res.body_len = 0;
+    job->_h1_retried = true;
+    if (start_h1(up, job, true)) {
+        job->res.status = 0;
+        return true;
+    }
+    finish_job(up, job, CURLE_WEIRD_SERVER_REPLY, NULL);
+    return true;
+}
+
 static void reap_done(up_t *up)
 {
     for (;;) {
@@ -1149,6 +1197,8 @@ static void reap_done(up_t *up)
         e = msg->easy_handle;
         cc = msg->data.result;
         curl_easy_getinfo(e, CURLINFO_PRIVATE, &job);
+        if (cc == CURLE_WEIRD_SERVER_REPLY && retry_on_h1(up, (up_job_t *)job))
+            continue;
         finish_job(up, (up_job_t *)job, cc, NULL);
     }
 }

@@ -179,6 +179,7 @@ struct st_up_job_t {
     uint64_t _start_us; /* use_h1: when the transfer started (res.total_us) */
     void *_slist;       /* struct curl_slist *, worker-only */
     bool _too_large;
+    bool _h1_retried;  /* worker-only: curl could not read the answer's head, the lean client was asked again */
     bool _head_sent;   /* worker-only: _head_msg posted; the header fields are the loop's now */
     bool _curl_paused; /* worker-only: paused for the window (curl's write callback returned CURL_WRITEFUNC_PAUSE,
                         * or h1client's on_body H1_PAUSE) */

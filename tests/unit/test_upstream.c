@@ -227,6 +227,10 @@ static void send_gzip(int fd, size_t n)
     free(text);
 }
 
+#define NUL_ERROR_BODY                                                                                                 \
+    "{\"error\":\"partial write: field type conflict: input field \\\"v\\\" on measurement \\\"a\\u0000b\\\" is "      \
+    "type float dropped=1\"}\n"
+
 static void respond(int fd, const char *method, const char *target, const char *head, const char *body, size_t body_len)
 {
     char enc[64];
@@ -248,6 +252,12 @@ static void respond(int fd, const char *method, const char *target, const char *
                  "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
                  "X-Influxdb-Error: database not found: \"nope\"\r\nContent-Length: %zu\r\n\r\n%s",
                  strlen(err), err);
+    } else if (strcmp(target, "/400-nul") == 0) { /* influxd quoting a measurement that holds a NUL byte */
+        static const char head[] = "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+                                   "X-Influxdb-Error: partial write: field type conflict: input field \"v\" on "
+                                   "measurement \"a\0b\" is type float dropped=1\r\n";
+        send_all(fd, head, sizeof(head) - 1);
+        send_fmt(fd, "Content-Length: %zu\r\n\r\n%s", strlen(NUL_ERROR_BODY), NUL_ERROR_BODY);
     } else if (strcmp(target, "/500") == 0) {
         send_fmt(fd, "HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\noops");
     } else if (strcmp(target, "/500-late") == 0) { /* the body comes after the client has the head */
@@ -803,6 +813,39 @@ static void test_refused_400(void **state)
     assert_string_equal(r.content_type, "application/json");
     assert_string_equal(r.body, "{\"error\":\"database not found: \\\"nope\\\"\"}\n");
     assert_string_equal(r.message, "HTTP 400: database not found: \"nope\"");
+    free(r.body);
+}
+
+/* A head holding a NUL byte, which libcurl refuses ("Nul byte in header"): still the backend's refusal, never an
+ * unreachable backend (a write would be queued and replayed for ever). On a loop the lean client reads it whole. */
+static void test_refused_with_nul_in_head(void **state)
+{
+    fx_t *fx = *state;
+    result_t r = {0};
+    char url[128];
+    int before = atomic_load(&srv.requests);
+    url_of(url, sizeof(url), "/400-nul");
+    up_req_t req = req_for(fx, UP_POST, url, &r);
+    req.body = "a\0b v=1.5";
+    req.body_len = 9;
+    fetch(fx, &req, &r);
+    assert_int_equal(r.klass, UP_REFUSED);
+    assert_int_equal(r.status, 400);
+    if (!loop_mode) { /* curl alone: the status, not the text */
+        assert_int_equal(r.curl_code, CURLE_WEIRD_SERVER_REPLY);
+        assert_string_equal(r.message, "HTTP 400 (unreadable head: Nul byte in header)");
+        assert_int_equal(atomic_load(&srv.requests) - before, 1);
+        free(r.body);
+        return;
+    }
+    assert_int_equal(r.curl_code, 0);
+    assert_string_equal(r.content_type, "application/json");
+    assert_string_equal(
+        r.influx_error,
+        "partial write: field type conflict: input field \"v\" on measurement \"a?b\" is type float dropped=1");
+    assert_string_equal(r.body, NUL_ERROR_BODY);
+    /* curl first, then the lean client: twice; the lean client alone: once */
+    assert_int_equal(atomic_load(&srv.requests) - before, h1_mode ? 1 : 2);
     free(r.body);
 }
 
@@ -1903,6 +1946,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_host_name, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_echo_1mib, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_refused_400, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refused_with_nul_in_head, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_refused_500, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_connection_refused, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_timeout, fx_setup, fx_teardown),
