@@ -44,7 +44,8 @@ struct st_wb_lane_t {
     ip_thread_t *thread;
     cfg_t *cfg;
     size_t backend;
-    char *db, *rp, *precision, *consistency, *url;
+    h2o_iovec_t db, rp, consistency; /* as the client sent them: they may hold NUL bytes */
+    char *precision, *url;
     h2o_linklist_t pending;
     size_t inflight;
     h2o_timeout_t *linger; /* the thread's timeout of the backend's interval; NULL when it is 0 */
@@ -89,12 +90,12 @@ static h2o_timeout_t *linger_timeout(ip_thread_t *t, wb_thread_t *s, uint64_t ms
     return tmo;
 }
 
-static int iov_eq(const char *s, h2o_iovec_t v)
+static int iov_eq(h2o_iovec_t a, h2o_iovec_t v)
 {
-    return strlen(s) == v.len && (v.len == 0 || memcmp(s, v.base, v.len) == 0);
+    return a.len == v.len && (v.len == 0 || memcmp(a.base, v.base, v.len) == 0);
 }
 
-static char *dup_iov(h2o_iovec_t v)
+static h2o_iovec_t dup_iov(h2o_iovec_t v)
 {
     char *s = malloc(v.len + 1);
     if (s == NULL)
@@ -102,7 +103,7 @@ static char *dup_iov(h2o_iovec_t v)
     if (v.len != 0)
         memcpy(s, v.base, v.len);
     s[v.len] = '\0';
-    return s;
+    return h2o_iovec_init(s, v.len);
 }
 
 static wb_lane_t *lane_get(ip_thread_t *t, const cfg_t *cfg, size_t b, h2o_iovec_t db, h2o_iovec_t rp,
@@ -123,7 +124,9 @@ static wb_lane_t *lane_get(ip_thread_t *t, const cfg_t *cfg, size_t b, h2o_iovec
     l->backend = b;
     l->db = dup_iov(db);
     l->rp = dup_iov(rp);
-    l->precision = dup_iov(h2o_iovec_init(precision, strlen(precision)));
+    l->precision = strdup(precision);
+    if (l->precision == NULL)
+        abort();
     l->consistency = dup_iov(consistency);
     h2o_linklist_init_anchor(&l->pending);
     /* the URL is the same for every batch of the lane: build it once */
@@ -135,10 +138,10 @@ static wb_lane_t *lane_get(ip_thread_t *t, const cfg_t *cfg, size_t b, h2o_iovec
     ubuf_init(&url, SIZE_MAX);
     ubuf_append(&url, be->url, strlen(be->url));
     ubuf_append(&url, "/write?", 7);
-    hu_form_add(&url, "db", l->db, strlen(l->db), &pool);
-    hu_form_add(&url, "rp", l->rp, strlen(l->rp), &pool);
+    hu_form_add(&url, "db", l->db.base, l->db.len, &pool);
+    hu_form_add(&url, "rp", l->rp.base, l->rp.len, &pool);
     hu_form_add(&url, "precision", l->precision, strlen(l->precision), &pool);
-    hu_form_add(&url, "consistency", l->consistency, strlen(l->consistency), &pool);
+    hu_form_add(&url, "consistency", l->consistency.base, l->consistency.len, &pool);
     ubuf_append(&url, "", 1);
     l->url = strdup(url.base);
     ubuf_free(&url);
@@ -153,10 +156,10 @@ static void lane_free_if_idle(wb_lane_t *l)
         return;
     h2o_linklist_unlink(&l->_link);
     cfg_release(l->cfg);
-    free(l->db);
-    free(l->rp);
+    free(l->db.base);
+    free(l->rp.base);
     free(l->precision);
-    free(l->consistency);
+    free(l->consistency.base);
     free(l->url);
     free(l);
 }

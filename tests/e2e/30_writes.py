@@ -488,6 +488,40 @@ def test_field_type_conflict_everywhere_is_influxds_partial_write(cl):
     assert queue_records(cl.l1) == {"A": 0, "B": 0, "C": 0, "AO": 0}
 
 
+def test_refusal_quoting_a_nul_byte_is_influxds_answer(cl):
+    """influxd quotes the measurement of a field type conflict in its X-Influxdb-Error header as it is, so a valid
+    name holding a NUL byte puts one in the head of its answer (which libcurl refuses to read): still a refusal by
+    every backend, answered with influxd's status and JSON text (the header with '?' for the NUL), nothing queued."""
+    db = cl.fresh_db()
+    ref = cl.fresh_db("ref")
+    for i, d in ((cl.a, db), (cl.b, db), (cl.a, ref)):
+        assert post_write(i, "nul\x00m free=1 1000000000\n", {"db": d}).status_code == 204
+    body = 'nul\x00m free="s" 2000000000\nnul\x00m free=3 3000000000\n'
+    want = post_write(cl.a, body, {"db": ref})
+    assert want.status_code == 400 and "field type conflict" in want.json()["error"], want.text
+    assert "\x00" in want.headers["X-Influxdb-Error"]
+    r = post_write(cl.l1, body, {"db": db})
+    assert r.status_code == 400 and r.json() == want.json(), r.text
+    assert r.headers["X-Influxdb-Error"] == want.headers["X-Influxdb-Error"].replace("\x00", "?")
+    assert stored(cl.a, db) == stored(cl.b, db) == stored(cl.a, ref)
+    assert queue_records(cl.l1) == {"A": 0, "B": 0, "C": 0, "AO": 0}
+
+
+@pytest.mark.parametrize("params", [{"db": "w\x00x"}, {"rp": "autogen\x00x"}, {"rp": "a\x00b"}],
+                         ids=["db", "rp-autogen", "rp"])
+def test_names_with_a_nul_byte_reach_influxd_whole(cl, params):
+    """A db or rp holding a NUL byte is not cut short there (which would store the lines in another database or
+    retention policy): influxd gets the whole name and refuses it, and its answer comes back."""
+    db, ref = cl.fresh_db(), cl.fresh_db("ref")
+    line = "disk free=1 1000000000\n"
+    want = post_write(cl.a, line, {"db": ref} | params)
+    assert want.status_code in (404, 500), want.text
+    r = post_write(cl.l1, line, {"db": db} | params)
+    assert r.status_code == want.status_code and r.json() == want.json(), (r.status_code, r.text, want.text)
+    assert stored(cl.a, db) == stored(cl.b, db) == stored(cl.a, ref) == {}
+    assert queue_records(cl.l1) == {"A": 0, "B": 0, "C": 0, "AO": 0}
+
+
 @pytest.mark.parametrize("consistency", ["bogus", "all", "any", "one", "quorum"])
 def test_consistency_is_passed_on(cl, consistency):
     db = cl.fresh_db()
@@ -789,21 +823,23 @@ def test_backend_down_write_is_queued_and_replayed(cl, redis, influxd, proxy):
     assert node.meta()["queues"]["D2"]["records"] == 0
 
 
-def test_refusal_by_one_replica_is_queued_then_rejected(cl, redis, influxd, proxy):
+@pytest.mark.parametrize("name", ["conf", "conf\x00nul"])
+def test_refusal_by_one_replica_is_queued_then_rejected(cl, redis, influxd, proxy, name):
     """B refuses a line A stores (field type conflict on B only): the client gets 204, B's copy is
-    queued, and its replay, refused again with a 4xx, is moved aside and counted in /meta."""
+    queued, and its replay, refused again with a 4xx, is moved aside and counted in /meta. A name with a
+    NUL byte makes influxd's refusal carry that byte in its head; it is still a refusal, not a backend down."""
     d1, d2 = influxd(dbs=["rj"]), influxd(dbs=["rj"])
-    assert post_write(d2, "conf value=\"text\" 1000000000\n", {"db": "rj"}).status_code == 204
+    assert post_write(d2, name + " value=\"text\" 1000000000\n", {"db": "rj"}).status_code == 204
     node = proxy(redis, {"D1": {"url": d1.url, "checkinterval": 200, "rewriteinterval": 300},
                          "D2": {"url": d2.url, "checkinterval": 200, "rewriteinterval": 300}},
                  {"_default_": ["D1", "D2"]})
-    r = post_write(node, "conf value=2 2000000000\n", {"db": "rj"})
+    r = post_write(node, name + " value=2 2000000000\n", {"db": "rj"})
     assert r.status_code == 204, r.text
-    assert stored(d1, "rj") == {"conf": [(2 * 10**9, {"value": 2})]}
+    assert stored(d1, "rj") == {name: [(2 * 10**9, {"value": 2})]}
     q = wait_until(lambda: (lambda q: q["rejected"] >= 1 and q)(node.meta()["queues"]["D2"]), 10,
                    interval=0.2, what="the refused replay counted as rejected")
     assert q["records"] == 0, q
-    assert stored(d2, "rj") == {"conf": [(10**9, {"value": "text"})]}
+    assert stored(d2, "rj") == {name: [(10**9, {"value": "text"})]}
     # the queue is clear again: the next write goes straight through
     assert post_write(node, "other v=1 3000000000\n", {"db": "rj"}).status_code == 204
     assert stored(d2, "rj")["other"] == [(3 * 10**9, {"v": 1})]
