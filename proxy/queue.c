@@ -222,6 +222,21 @@ static void retry_later(size_t b, const char *why)
     batch_done(b);
 }
 
+/* A refusal the backend gives again however long the replay waits: a 4xx, and the 500 influxd 1.x answers a write to a
+ * retention policy that does not exist (its write path does not take that for the client's error). Retried, it would
+ * keep the backend replaying for ever: out of queries, and every later write queued behind it. */
+static bool refused_for_good(const up_result_t *res)
+{
+    static const char rp_missing[] = "retention policy not found";
+
+    if (res->klass != UP_REFUSED)
+        return false;
+    if (res->status >= 400 && res->status < 500)
+        return true;
+    return res->status == 500 && res->influx_error != NULL &&
+           strncmp(res->influx_error, rp_missing, sizeof(rp_missing) - 1) == 0;
+}
+
 static void on_replayed(up_job_t *job, void *cbdata)
 {
     size_t b = (size_t)(uintptr_t)cbdata;
@@ -257,7 +272,7 @@ static void on_replayed(up_job_t *job, void *cbdata)
             ip_replay_start(b, t); /* keep going without waiting for the next tick */
         return;
     }
-    if (job->res.klass == UP_REFUSED && job->res.status >= 400 && job->res.status < 500) {
+    if (refused_for_good(&job->res)) {
         if (r->batch.n > 1) {
             /* find the refused record: replay one record at a time until past it */
             r->limit = 1;

@@ -845,6 +845,31 @@ def test_refusal_by_one_replica_is_queued_then_rejected(cl, redis, influxd, prox
     assert stored(d2, "rj")["other"] == [(3 * 10**9, {"v": 1})]
 
 
+def test_queued_write_to_a_missing_retention_policy_is_rejected_at_replay(cl, redis, influxd, proxy):
+    """influxd answers a write to a retention policy that does not exist with 500, not 4xx. A write queued while its
+    backend was down must still be moved aside when its replay meets that answer, not retried for ever: the backend
+    would stay out of queries and every later write would queue behind it."""
+    d1 = influxd(dbs=["rq"])
+    node = proxy(redis, {"D1": {"url": d1.url, "checkinterval": 200, "rewriteinterval": 300}},
+                 {"_default_": ["D1"]})
+    want = post_write(d1, "m v=1 1000000000\n", {"db": "rq", "rp": "nope"})
+    assert want.status_code == 500 and want.json() == {"error": "retention policy not found: nope"}, want.text
+    d1.stop()
+    assert post_write(node, "m v=1 1000000000\n", {"db": "rq", "rp": "nope"}).status_code == 204
+    assert post_write(node, "m v=2 2000000000\n", {"db": "rq"}).status_code == 204
+    assert node.meta()["queues"]["D1"]["records"] >= 1
+    d1.start()
+    q = wait_until(lambda: (lambda q: q["records"] == 0 and q)(node.meta()["queues"]["D1"]), 10, interval=0.2,
+                   what="the queue replayed, the refused record moved aside")
+    assert q["rejected"] == 1, q
+    assert stored(d1, "rq") == {"m": [(2 * 10**9, {"v": 2})]}
+    # the backend answers queries and takes writes straight again
+    assert post_write(node, "m v=3 3000000000\n", {"db": "rq"}).status_code == 204
+    assert node.meta()["queues"]["D1"]["records"] == 0
+    r = requests.get(node.url + "/query", params={"db": "rq", "q": "SELECT count(v) FROM m"}, timeout=10)
+    assert r.status_code == 200 and r.json()["results"][0]["series"][0]["values"][0][1] == 2, r.text
+
+
 def test_queued_writes_survive_sigkill_of_the_proxy(cl, redis, influxd, proxy):
     """Writes acknowledged while a backend is down, including ones whose only backend is down, are in
     the disk queue: a SIGKILLed and restarted proxy still replays them."""
