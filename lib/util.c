@@ -100,7 +100,11 @@ int util_gunzip(const void *in, size_t len, ubuf_t *out)
                 ret = 0;
                 goto Exit;
             }
-            /* another gzip member follows */
+            /* another gzip member follows; Go reads its 10-byte header whole before looking at it */
+            if (zs.avail_in < 10) {
+                ret = UTIL_GZ_EOF;
+                goto Exit;
+            }
             if (inflateReset(&zs) != Z_OK)
                 abort();
             continue;
