@@ -866,6 +866,8 @@ void ip_handle_query(h2o_req_t *req)
 {
     query_req_t *q;
 
+    if (hu_preflight(req))
+        return;
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
         !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
         hu_send_error(req, 405, "method not allowed (use GET or POST)");

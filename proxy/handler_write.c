@@ -282,6 +282,8 @@ void ip_handle_write(h2o_req_t *req)
     struct timespec now;
 
     clock_gettime(CLOCK_REALTIME, &now);
+    if (hu_preflight(req))
+        return;
     if (!is_method(req, "POST")) {
         hu_send_error(req, 405, "method not allowed (use POST)");
         return;

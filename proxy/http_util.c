@@ -12,12 +12,33 @@
 #include "server.h"
 #include "util.h"
 
+/* InfluxDB's CORS answer to a request with an Origin: that origin is allowed, with the methods and request headers a
+ * browser may use (Grafana's "browser" access mode, dashboards that query from JavaScript). */
+static void add_cors(h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
+    h2o_headers_t *h = &req->res.headers;
+
+    if (i < 0 || req->headers.entries[i].value.len == 0)
+        return;
+    h2o_add_header(&req->pool, h, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, "Access-Control-Allow-Origin",
+                   req->headers.entries[i].value.base, req->headers.entries[i].value.len);
+    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("access-control-allow-methods"), 0, "Access-Control-Allow-Methods",
+                          H2O_STRLIT("DELETE, GET, OPTIONS, POST, PUT"));
+    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("access-control-allow-headers"), 0, "Access-Control-Allow-Headers",
+                          H2O_STRLIT("Accept, Accept-Encoding, Authorization, Content-Length, Content-Type, "
+                                     "X-CSRF-Token, X-HTTP-Method-Override"));
+    h2o_add_header_by_str(&req->pool, h, H2O_STRLIT("access-control-expose-headers"), 0,
+                          "Access-Control-Expose-Headers", H2O_STRLIT("Date, X-InfluxDB-Version, X-InfluxDB-Build"));
+}
+
 void hu_add_influx_headers(h2o_req_t *req)
 {
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-influxdb-version"), 0, "X-Influxdb-Version",
                           H2O_STRLIT(IP_INFLUX_VERSION));
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-influxdb-build"), 0, "X-Influxdb-Build",
                           H2O_STRLIT(IP_INFLUX_BUILD));
+    add_cors(req);
 }
 
 const char *hu_reason(int status)
@@ -208,6 +229,15 @@ void hu_send_empty(h2o_req_t *req, int status)
     start(req, status);
     h2o_start_response(req, &generator);
     h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+}
+
+int hu_preflight(h2o_req_t *req)
+{
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("OPTIONS")))
+        return 0;
+    req->res.content_length = 0;
+    hu_send_empty(req, 200);
+    return 1;
 }
 
 h2o_iovec_t hu_query_string(h2o_req_t *req)

@@ -8,7 +8,8 @@
 #include <stddef.h>
 #include "util.h"
 
-/* Adds X-Influxdb-Version / X-Influxdb-Build (and a Request-Id) to the response. Call once per response. */
+/* Adds X-Influxdb-Version / X-Influxdb-Build, and InfluxDB's CORS headers when the request has an Origin, to the
+ * response. Call once per response. */
 void hu_add_influx_headers(h2o_req_t *req);
 
 /* Sends @status with body {"error":"<msg>"} (JSON-escaped), Content-Type application/json and
@@ -28,6 +29,9 @@ void hu_send_json(h2o_req_t *req, int status, const char *json, size_t len);
 
 /* Sends @status with no body (204, or a HEAD answer). */
 void hu_send_empty(h2o_req_t *req, int status);
+/* An OPTIONS request (a browser's CORS preflight) to /write or /query, answered as InfluxDB does: 200, no body, and
+ * the CORS headers when it has an Origin (hu_add_influx_headers adds them to every answer). 1 when it was one. */
+int hu_preflight(h2o_req_t *req);
 
 /* Looks up form/query parameter @name in the urlencoded @qs (without the leading '?'). Returns 1 and
  * the decoded value (allocated in @pool) if present, 0 otherwise. */

@@ -191,6 +191,36 @@ def test_ping(cluster):
     assert r.json()["version"] == r.headers["X-Influxdb-Version"]
 
 
+CORS_HEADERS = ("Access-Control-Allow-Origin", "Access-Control-Allow-Methods", "Access-Control-Allow-Headers",
+                "Access-Control-Expose-Headers")
+
+
+@pytest.mark.parametrize("method,path,params,body", [
+    ("OPTIONS", "/write", {}, None),
+    ("OPTIONS", "/query", {}, None),
+    ("GET", "/ping", {}, None),
+    ("GET", "/query", {"q": "SHOW DATABASES"}, None),
+    ("POST", "/write", {"db": "corsdb"}, b"no-fields-here\n"),
+])
+def test_cors_as_influxd(cluster, method, path, params, body):
+    """A browser (Grafana's browser access mode, a dashboard querying from JavaScript) sends an Origin, and a preflight
+    OPTIONS before a POST: answered as influxd answers them, with its CORS headers; none without an Origin."""
+    assert cluster.a.query("CREATE DATABASE corsdb")["results"][0].get("error") is None
+    hdrs = {"Origin": "http://dash.example", "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization"}
+    want = requests.request(method, cluster.a.url + path, params=params, data=body, headers=hdrs, timeout=5)
+    got = requests.request(method, cluster.proxy.url + path, params=params, data=body, headers=hdrs, timeout=5)
+    assert want.headers["Access-Control-Allow-Origin"] == "http://dash.example"
+    assert got.status_code == want.status_code, (got.status_code, got.text, want.text)
+    for h in CORS_HEADERS:
+        assert got.headers.get(h) == want.headers.get(h), h
+    if method == "OPTIONS":
+        assert got.content == b"" and got.headers["Content-Length"] == "0"
+    plain = requests.request(method, cluster.proxy.url + path, params=params, data=body, timeout=5)
+    assert plain.status_code == want.status_code
+    assert not any(h in plain.headers for h in CORS_HEADERS), plain.headers
+
+
 @pytest.mark.parametrize("method,path", [("GET", "/nope"), ("POST", "/api/v2/nothing"), ("GET", "/pingx")])
 def test_unknown_path_is_404_json(cluster, method, path):
     r = requests.request(method, cluster.proxy.url + path, timeout=5)
