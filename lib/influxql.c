@@ -766,6 +766,22 @@ static int classify_show(parse_t *ps, iql_kind_t kind)
     return 0;
 }
 
+int iql_show_mergeable(const iql_stmt_t *st)
+{
+    int spaging = st->slimit >= 0 || st->soffset >= 0;
+
+    switch (st->kind) {
+    case IQL_K_SHOW_TAG_KEYS:
+        return 1;
+    case IQL_K_SHOW_FIELD_KEYS:
+    case IQL_K_SHOW_TAG_VALUES:
+    case IQL_K_SHOW_SERIES:
+        return !spaging;
+    default:
+        return 0;
+    }
+}
+
 static int classify_kind(parse_t *ps, iql_kind_t kind, const char *head)
 {
     token_t t;

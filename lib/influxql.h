@@ -161,6 +161,11 @@ int iql_ident_copy(const iql_ident_t *id, char *buf, size_t cap);
  * splicing over an iql_ident_t's tok. Returns its length, or -1 when it does not fit. */
 int iql_quote_ident(const char *name, size_t len, char *buf, size_t cap);
 
+/* Whether a SHOW that IQL_ROUTE would send by its FROM can instead be fanned out and merged (SHOW TAG KEYS, FIELD
+ * KEYS, TAG VALUES, SERIES, without the SLIMIT/SOFFSET influxd refuses there): for FROM sources that lie on backend
+ * sets sharing no backend, the union of every backend's answer is what one influxd holding all the data gives. */
+int iql_show_mergeable(const iql_stmt_t *st);
+
 const char *iql_strerror(int code);
 const char *iql_class_name(iql_class_t cls);
 

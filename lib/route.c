@@ -255,7 +255,7 @@ int rt_query_backends(const cfg_t *cfg, const iql_stmt_t *st, unsigned char *mas
         const cfg_keymap_t *k = cfg_route(cfg, name, strlen(name));
         if (k == NULL) {
             snprintf(err, errcap, "measurement \"%s\" has no backend set (no m:%s and no m:_default_)", name, name);
-            return 0;
+            return -1;
         }
         intersect(mask, cfg->nbackends, k);
     }

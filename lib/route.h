@@ -62,7 +62,7 @@ int rt_split(const cfg_t *cfg, const char *body, size_t len, lp_precision_t prec
  * Any backend in the intersection of those sets can answer the whole statement. Sets @mask[i] = 1
  * for those backends (room for cfg->nbackends) and returns how many; 0 with @err naming the
  * measurements when they span backend sets that share no backend; -1 with @err for a source that
- * cannot be read (bad regex, name too long). */
+ * cannot be read (bad regex, name too long) or that has no backend set at all. */
 int rt_query_backends(const cfg_t *cfg, const iql_stmt_t *st, unsigned char *mask, char *err, size_t errcap);
 
 #endif

@@ -7,9 +7,10 @@
  * sets intersect), the request is forwarded whole to the first eligible backend of the
  * intersection, failing over on connection errors, timeouts and 5xx, and its answer goes back as it
  * came (status, Content-Type, Content-Encoding, body). Otherwise the statements run one after the
- * other, each on its own backend(s) — cluster-wide SHOWs on every queryable backend, merged by
- * lib/qmerge; CREATE DATABASE / RETENTION POLICY on every backend, queued for those that are down —
- * and the results are assembled in order with InfluxDB's statement_ids.
+ * other, each on its own backend(s) — cluster-wide SHOWs (no FROM, or a FROM whose measurements no single
+ * backend holds) on every queryable backend, merged by lib/qmerge; CREATE DATABASE / RETENTION POLICY on
+ * every backend, queued for those that are down — and the results are assembled in order with InfluxDB's
+ * statement_ids.
  */
 #include <stddef.h>
 #include <stdlib.h>
@@ -829,6 +830,12 @@ static int classify(query_req_t *q)
         unsigned char *m = q->mask + i * nb;
         if (st->cls == IQL_ROUTE) {
             int c = rt_query_backends(q->cfg, st, m, err, sizeof(err));
+            if (c == 0 && iql_show_mergeable(st)) {
+                /* a SHOW whose measurements no single backend holds: every backend's answer, merged, as without FROM */
+                st->cls = IQL_FANOUT;
+                memset(m, 1, nb);
+                continue;
+            }
             if (c <= 0) {
                 hu_send_error(q->req, 400, err);
                 return -1;

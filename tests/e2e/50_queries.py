@@ -214,6 +214,14 @@ FANOUT = [
     "SHOW SERIES",
     "SHOW SERIES LIMIT 5 OFFSET 3",
     "SHOW SERIES WHERE host = 'h2'",
+    # FROM measurements that no single backend holds (cpu on A, mem on B): fanned out and merged as well
+    "SHOW TAG KEYS FROM cpu, mem",
+    "SHOW TAG KEYS FROM /^(cpu|mem)$/ LIMIT 1",
+    "SHOW TAG KEYS FROM /o/",
+    'SHOW TAG VALUES FROM /^(cpu|mem|disk)$/ WITH KEY = "host" LIMIT 2 OFFSET 1',
+    "SHOW FIELD KEYS FROM cpu, mem",
+    "SHOW SERIES FROM /^(cpu|mem)$/ WHERE host = 'h2'",
+    "SHOW SERIES FROM cpu, mem LIMIT 5 OFFSET 3",
 ]
 
 

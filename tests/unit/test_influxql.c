@@ -825,6 +825,33 @@ static void test_paging(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* A SHOW with FROM sources on backend sets that share no backend may be fanned out and merged instead. */
+static void test_show_mergeable(void **state)
+{
+    static const struct {
+        const char *q;
+        int want;
+    } cases[] = {
+        {"SHOW TAG KEYS FROM cpu, mem", 1},
+        {"SHOW TAG KEYS FROM /^c/ SLIMIT 2", 1},
+        {"SHOW FIELD KEYS FROM cpu, mem LIMIT 2", 1},
+        {"SHOW TAG VALUES FROM /^c/ WITH KEY = host", 1},
+        {"SHOW SERIES FROM cpu, mem WHERE host = 'a' LIMIT 1 OFFSET 2", 1},
+        {"SHOW SERIES FROM cpu, mem SLIMIT 1", 0},
+        {"SHOW SERIES CARDINALITY FROM cpu, mem", 0},
+        {"SELECT * FROM cpu, mem", 0},
+        {"SELECT * FROM /^(cpu|mem)$/", 0},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        iql_stmt_t st;
+        char err[256] = "";
+        int rc = iql_classify(IQL, cases[i].q, strlen(cases[i].q), &st, err, sizeof(err));
+        if (rc != 0 || st.cls != IQL_ROUTE || iql_show_mergeable(&st) != cases[i].want)
+            fail_msg("%s: rc=%d cls=%d mergeable=%d %s", cases[i].q, rc, st.cls, iql_show_mergeable(&st), err);
+    }
+}
+
 /* ---- identifiers ------------------------------------------------------------------------------ */
 
 static void test_ident_copy(void **state)
@@ -1014,13 +1041,21 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify_table),  cmocka_unit_test(test_split_table),
-        cmocka_unit_test(test_split_cap),       cmocka_unit_test(test_split_then_classify),
-        cmocka_unit_test(test_qualifiers),      cmocka_unit_test(test_db_extraction),
-        cmocka_unit_test(test_paging),          cmocka_unit_test(test_ident_copy),
-        cmocka_unit_test(test_quote_ident),     cmocka_unit_test(test_queryforbid),
-        cmocka_unit_test(test_invalid_pattern), cmocka_unit_test(test_messages),
-        cmocka_unit_test(test_source_cap),      cmocka_unit_test(test_slices_and_length),
+        cmocka_unit_test(test_classify_table),
+        cmocka_unit_test(test_split_table),
+        cmocka_unit_test(test_split_cap),
+        cmocka_unit_test(test_split_then_classify),
+        cmocka_unit_test(test_qualifiers),
+        cmocka_unit_test(test_db_extraction),
+        cmocka_unit_test(test_paging),
+        cmocka_unit_test(test_show_mergeable),
+        cmocka_unit_test(test_ident_copy),
+        cmocka_unit_test(test_quote_ident),
+        cmocka_unit_test(test_queryforbid),
+        cmocka_unit_test(test_invalid_pattern),
+        cmocka_unit_test(test_messages),
+        cmocka_unit_test(test_source_cap),
+        cmocka_unit_test(test_slices_and_length),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
