@@ -831,8 +831,9 @@ static size_t gather_rows(const merge_t *mg, size_t from, size_t to, row_t **row
     return k;
 }
 
-/* Writes one series with rows[off..n); the first one written opens the "series" member. */
-static void put_rows(wbuf_t *b, const series_t *s, const row_t *rows, size_t off, size_t n, size_t *nout)
+/* Writes one series with rows[off..n), "partial" when more of its rows follow in a later chunk; the first one written
+ * opens the "series" member. */
+static void put_rows(wbuf_t *b, const series_t *s, const row_t *rows, size_t off, size_t n, int partial, size_t *nout)
 {
     wb_str(b, *nout == 0 ? ",\"series\":[{" : ",{");
     ++*nout;
@@ -857,24 +858,42 @@ static void put_rows(wbuf_t *b, const series_t *s, const row_t *rows, size_t off
         }
         wb_put(b, "]", 1);
     }
+    if (partial)
+        wb_str(b, ",\"partial\":true");
     wb_put(b, "}", 1);
+}
+
+/* LIMIT/OFFSET on the n rows of one series: the rows kept are [*off, returned end). */
+static size_t page_rows(const merge_t *mg, const qm_paging_t *pg, size_t n, size_t *off)
+{
+    *off = 0;
+    if (mg->sorted && pg != NULL) {
+        *off = pg->offset > 0 ? (size_t)pg->offset : 0;
+        *off = *off < n ? *off : n;
+        if (pg->limit > 0 && (uint64_t)pg->limit < n - *off)
+            n = *off + (size_t)pg->limit;
+    }
+    return n;
 }
 
 /* One merged series (name of series[from], rows paged), unless paging left it empty. */
 static void put_series(wbuf_t *b, const merge_t *mg, size_t from, size_t to, const qm_paging_t *pg, size_t *nout)
 {
     row_t *rows;
-    size_t n = gather_rows(mg, from, to, &rows), off = 0;
-    const series_t *s = &mg->series[from];
-    if (mg->sorted && pg != NULL) {
-        off = pg->offset > 0 ? (size_t)pg->offset : 0;
-        off = off < n ? off : n;
-        if (pg->limit > 0 && (uint64_t)pg->limit < n - off)
-            n = off + (size_t)pg->limit;
-    }
+    size_t off, n = page_rows(mg, pg, gather_rows(mg, from, to, &rows), &off);
     if (!mg->sorted || n > off)
-        put_rows(b, s, rows, off, n, nout);
+        put_rows(b, &mg->series[from], rows, off, n, 0, nout);
     free(rows);
+}
+
+/* Sorts the series by name; returns the end of the group of series[from]'s name. */
+static size_t group_end(const merge_t *mg, size_t from)
+{
+    const series_t *f = &mg->series[from];
+    size_t to = from + 1;
+    while (to < mg->nseries && cmp_bytes(f->name, f->namelen, mg->series[to].name, mg->series[to].namelen) == 0)
+        to++;
+    return to;
 }
 
 /* The ok answers merged: series grouped by name, in order. Series of SHOW statements carry no tags;
@@ -884,15 +903,64 @@ static void put_merged(wbuf_t *b, merge_t *mg, const qm_paging_t *pg)
     size_t from = 0, nout = 0;
     qsort_r(mg->series, mg->nseries, sizeof(*mg->series), cmp_series, mg);
     while (from < mg->nseries) {
-        const series_t *f = &mg->series[from];
-        size_t to = from + 1;
-        while (to < mg->nseries && cmp_bytes(f->name, f->namelen, mg->series[to].name, mg->series[to].namelen) == 0)
-            to++;
+        size_t to = group_end(mg, from);
         put_series(b, mg, from, to, pg, &nout);
         from = to;
     }
     if (nout > 0)
         wb_put(b, "]", 1);
+}
+
+/* Whether chunked=true makes influxd send the statement's answer as several result objects. */
+static int chunks_by_series(const merge_t *mg, const qm_paging_t *pg)
+{
+    return pg != NULL && pg->chunk_size > 0 &&
+           (mg->kind == IQL_K_SHOW_TAG_KEYS || mg->kind == IQL_K_SHOW_TAG_VALUES || mg->kind == IQL_K_SHOW_FIELD_KEYS ||
+            mg->kind == IQL_K_SHOW_SERIES);
+}
+
+/* The ok answers merged as influxd sends them with chunked=true, one result object per line: SHOW TAG KEYS and TAG
+ * VALUES one object per series; SHOW FIELD KEYS and SERIES, which its query engine runs, in pieces of chunk_size rows,
+ * a piece followed by more rows of its series marked "partial" in the series, and every object but the statement's
+ * last one marked "partial" in the result. */
+static void put_chunked(wbuf_t *b, merge_t *mg, const qm_paging_t *pg, int statement_id)
+{
+    static const char flag[] = ",\"partial\":true";
+    int engine = mg->kind == IQL_K_SHOW_FIELD_KEYS || mg->kind == IQL_K_SHOW_SERIES;
+    size_t cs = engine ? (size_t)pg->chunk_size : SIZE_MAX, from = 0, nobj = 0, last_flag = 0;
+
+    qsort_r(mg->series, mg->nseries, sizeof(*mg->series), cmp_series, mg);
+    while (from < mg->nseries) {
+        size_t to = group_end(mg, from), off;
+        row_t *rows;
+        size_t n = page_rows(mg, pg, gather_rows(mg, from, to, &rows), &off);
+        for (size_t p = off; p < n;) {
+            size_t end = n - p > cs ? p + cs : n, one = 0;
+            if (nobj++ > 0)
+                wb_put(b, "\n", 1);
+            wb_str(b, "{\"statement_id\":");
+            wb_int(b, statement_id);
+            put_rows(b, &mg->series[from], rows, p, end, end < n, &one);
+            wb_put(b, "]", 1);
+            if (engine) {
+                last_flag = b->len;
+                wb_str(b, flag);
+            }
+            wb_put(b, "}", 1);
+            p = end;
+        }
+        free(rows);
+        from = to;
+    }
+    if (nobj == 0) {
+        wb_str(b, "{\"statement_id\":");
+        wb_int(b, statement_id);
+        wb_put(b, "}", 1);
+    } else if (engine && !b->over) { /* the statement's last object ends it: not partial */
+        size_t n = sizeof(flag) - 1;
+        memmove(b->ptr + last_flag, b->ptr + last_flag + n, b->len - last_flag - n + 1);
+        b->len -= n;
+    }
 }
 
 /* "backend a: reason; backend b: reason" for the backends that gave no usable answer. */
@@ -961,13 +1029,17 @@ int qm_merge_show(iql_kind_t kind, const qm_body_t *bodies, size_t n, const qm_p
         return QM_EINVAL;
     }
     read_all(&mg, bodies, n);
-    wb_str(&b, "{\"statement_id\":");
-    wb_int(&b, statement_id);
-    if (mg.nok > 0)
-        put_merged(&b, &mg, paging);
-    else
-        ret = put_failure(&b, &mg, bodies, n, err, errcap);
-    wb_put(&b, "}", 1);
+    if (mg.nok > 0 && chunks_by_series(&mg, paging)) {
+        put_chunked(&b, &mg, paging, statement_id);
+    } else {
+        wb_str(&b, "{\"statement_id\":");
+        wb_int(&b, statement_id);
+        if (mg.nok > 0)
+            put_merged(&b, &mg, paging);
+        else
+            ret = put_failure(&b, &mg, bodies, n, err, errcap);
+        wb_put(&b, "}", 1);
+    }
     if (ret != QM_OK)
         goto Error;
     ret = wb_finish(&b, out, err, errcap);

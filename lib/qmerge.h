@@ -44,6 +44,10 @@ typedef struct st_qm_body_t {
  * merge ignores them too. SHOW DATABASES and RETENTION POLICIES take no paging. */
 typedef struct st_qm_paging_t {
     int64_t limit, offset, slimit, soffset;
+    /* chunked=true: the rows per chunk (influxd's chunk_size, 10000 when the client gives none), and the output is
+     * the result objects influxd sends one per line in that mode, separated by '\n' (see put_chunked); 0: one
+     * result object */
+    int64_t chunk_size;
 } qm_paging_t;
 
 /* An output: malloc'ed, NUL-terminated (not counted in len); the caller frees ptr. */
@@ -54,7 +58,8 @@ typedef struct st_qm_buf_t {
 
 /* Merges the n backends' answers to one fanned-out SHOW statement into one result object,
  * `{"statement_id":N,"series":[…]}`, `{"statement_id":N}` when there is nothing to show, or
- * `{"statement_id":N,"error":"…"}`. kind is one of IQL_K_SHOW_DATABASES, _RETENTION_POLICIES,
+ * `{"statement_id":N,"error":"…"}`; with paging->chunk_size > 0 (chunked=true), into the result objects influxd
+ * sends one per line in that mode, separated by '\n'. kind is one of IQL_K_SHOW_DATABASES, _RETENTION_POLICIES,
  * _MEASUREMENTS, _TAG_KEYS, _FIELD_KEYS, _TAG_VALUES, _SERIES. paging may be NULL.
  *
  * Order: measurements, tag keys, field keys, tag values (by key, then value) and series names are

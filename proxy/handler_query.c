@@ -12,6 +12,8 @@
  * every backend, queued for those that are down — and the results are assembled in order with InfluxDB's
  * statement_ids.
  */
+#include <ctype.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,9 +106,25 @@ static void on_dispose(void *p)
         cfg_release(q->cfg);
 }
 
+/* influxd takes chunked and pretty only when they are exactly "true". */
 static int truthy(h2o_iovec_t v)
 {
-    return v.len != 0 && (h2o_memis(v.base, v.len, H2O_STRLIT("true")) || h2o_memis(v.base, v.len, H2O_STRLIT("1")));
+    return h2o_memis(v.base, v.len, H2O_STRLIT("true"));
+}
+
+/* influxd's rows per chunk for chunked=true: chunk_size when it is a positive integer, else 10000. */
+static int64_t chunk_rows(const query_req_t *q)
+{
+    char buf[24], *end;
+    long long n;
+
+    if (q->chunk_size.len == 0 || q->chunk_size.len >= sizeof(buf))
+        return 10000;
+    memcpy(buf, q->chunk_size.base, q->chunk_size.len);
+    buf[q->chunk_size.len] = '\0';
+    errno = 0;
+    n = strtoll(buf, &end, 10);
+    return *end == '\0' && errno == 0 && n > 0 && !isspace((unsigned char)buf[0]) ? n : 10000;
 }
 
 static void form_add(ubuf_t *u, const char *name, h2o_iovec_t v, h2o_mem_pool_t *pool)
@@ -460,8 +478,8 @@ static void stream_end(query_req_t *q, qjob_t *j)
 
 static void run_statement(query_req_t *q);
 
-/* Sends the results gathered so far (q->cur of them). Asked for chunked=true, each statement's result
- * is its own {"results":[…]} line, as influxd sends them. */
+/* Sends the results gathered so far (q->cur of them). Asked for chunked=true, each result object is its own
+ * {"results":[…]} line, as influxd sends them (a merged SHOW may hold several, one per line). */
 static void finish_all(query_req_t *q)
 {
     ubuf_t body;
@@ -470,16 +488,21 @@ static void finish_all(query_req_t *q)
 
     ubuf_init(&body, SIZE_MAX);
     for (size_t i = 0; i < q->cur; i += chunked ? 1 : q->cur) {
-        qm_buf_t out = {NULL, 0};
-        if (qm_assemble(&q->results[i], chunked ? 1 : q->cur, truthy(q->pretty), MAX_OUT, &out, err, sizeof(err)) !=
-            0) {
-            ubuf_free(&body);
-            hu_send_error(q->req, 500, err);
-            trace(q, 500);
-            return;
-        }
-        ubuf_append(&body, out.ptr, out.len);
-        free(out.ptr);
+        const char *p = q->results[i].ptr, *end = p + q->results[i].len;
+        do {
+            const char *nl = chunked ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+            qm_buf_t one = {(char *)p, (size_t)((nl != NULL ? nl : end) - p)}, out = {NULL, 0};
+            if (qm_assemble(chunked ? &one : q->results, chunked ? 1 : q->cur, truthy(q->pretty), MAX_OUT, &out, err,
+                            sizeof(err)) != 0) {
+                ubuf_free(&body);
+                hu_send_error(q->req, 500, err);
+                trace(q, 500);
+                return;
+            }
+            ubuf_append(&body, out.ptr, out.len);
+            free(out.ptr);
+            p = nl != NULL ? nl + 1 : end;
+        } while (p < end);
     }
     hu_send_json(q->req, 200, body.base != NULL ? body.base : "", body.len);
     ubuf_free(&body);
@@ -557,7 +580,7 @@ static void fanout_done(query_req_t *q)
         bodies[n++] = (qm_body_t){q->cfg->backends[i].name, answered ? j->body : NULL, answered ? j->body_len : 0,
                                   answered ? NULL : j->message};
     }
-    qm_paging_t paging = {st->limit, st->offset, st->slimit, st->soffset};
+    qm_paging_t paging = {st->limit, st->offset, st->slimit, st->soffset, truthy(q->chunked) ? chunk_rows(q) : 0};
     int ret = qm_merge_show(st->kind, bodies, n, &paging, (int)q->cur, MAX_OUT, &res, err, sizeof(err));
     if (ret != 0) {
         hu_send_error(q->req, 502, err);

@@ -433,9 +433,24 @@ def test_chunked_statements_on_different_backends(cl):
     same_bytes(pq(cl, q, chunked="true"), want)
 
 
-def test_chunked_merged_show(cl):
-    q = "SHOW MEASUREMENTS"
-    same_bytes(pq(cl, q, chunked="true"), query_raw(cl.r.url, q, db="q", chunked="true"))
+@pytest.mark.parametrize("q,params", [
+    ("SHOW MEASUREMENTS", {"chunked": "true"}),
+    ("SHOW MEASUREMENTS", {"chunked": "true", "chunk_size": "2"}),
+    ("SHOW TAG KEYS", {"chunked": "true", "chunk_size": "1"}),
+    ('SHOW TAG VALUES WITH KEY = "host" LIMIT 2', {"chunked": "true"}),
+    ("SHOW FIELD KEYS", {"chunked": "true"}),
+    ("SHOW FIELD KEYS FROM cpu, mem", {"chunked": "true", "chunk_size": "1"}),
+    ("SHOW SERIES", {"chunked": "true", "chunk_size": "7"}),
+    ("SHOW SERIES WHERE host = 'h9'", {"chunked": "true", "chunk_size": "7"}),
+    ("SHOW SERIES LIMIT 5", {"chunked": "true", "chunk_size": "abc"}),
+    ("SHOW TAG KEYS; SELECT * FROM cpu WHERE host = 'h1' LIMIT 2; SHOW SERIES", {"chunked": "true", "chunk_size": "9"}),
+    ("SHOW TAG KEYS", {"chunked": "1"}),
+    ("SHOW DATABASES", {"pretty": "1"}),
+])
+def test_chunked_merged_show(cl, q, params):
+    """chunked=true as influxd frames it: SHOW TAG KEYS|TAG VALUES one result object per series, SHOW FIELD KEYS|SERIES
+    in pieces of chunk_size rows marked partial; chunked and pretty only when exactly "true"."""
+    same_bytes(pq(cl, q, **params), query_raw(cl.r.url, q, db="q", **params))
 
 
 def test_accept_msgpack_passed_through(cl):
