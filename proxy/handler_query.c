@@ -209,7 +209,9 @@ static h2o_iovec_t override_dbs(query_req_t *q, const cfg_backend_t *be, h2o_iov
     return h2o_iovec_init(out, len);
 }
 
-static int send_query(query_req_t *q, size_t b, h2o_iovec_t stmt, int whole)
+/* Sends @stmt to backend @b: the whole request (@whole, its answer passed through), or one statement whose result is
+ * cut out of the answer; @chunk asks for that answer chunked as the client asked, so influxd splits it as it would. */
+static int send_query(query_req_t *q, size_t b, h2o_iovec_t stmt, int whole, int chunk)
 {
     const cfg_backend_t *be = &q->cfg->backends[b];
     h2o_mem_pool_t *pool = &q->req->pool;
@@ -257,6 +259,9 @@ static int send_query(query_req_t *q, size_t b, h2o_iovec_t stmt, int whole)
                      q->accept_encoding.base);
             hdrs[nh++] = he;
         }
+    } else if (chunk && truthy(q->chunked)) {
+        form_add(&url, "chunked", q->chunked, pool);
+        form_add(&url, "chunk_size", q->chunk_size, pool);
     }
     up_req_t r = ip_backend_req(be, get ? UP_GET : UP_POST, url.base, be->timeoutquery, q->thread, on_qjob_done, j);
     r.headers = hdrs;
@@ -341,7 +346,7 @@ static void forward_next(query_req_t *q, const char *last_error)
     size_t n = select_backends(q, q->mask, q->tried, order);
     for (size_t i = 0; i < n; i++) {
         q->tried[order[i]] = 1;
-        if (send_query(q, order[i], q->q, 1) == 0)
+        if (send_query(q, order[i], q->q, 1, 0) == 0)
             return;
     }
     send_no_backend(q, 0, last_error);
@@ -535,11 +540,55 @@ static qm_buf_t error_result(size_t id, const char *msg)
 }
 
 /* The single answer of a routed statement arrived (or failed over). */
+/* The result of a routed statement, renumbered; asked for chunked=true, that of every line influxd split it into,
+ * one per line (as a merged SHOW's). */
+static int extract_routed(query_req_t *q, const qjob_t *j, qm_buf_t *res, char *err, size_t errcap)
+{
+    const char *p = j->body, *end = p + j->body_len;
+    char *all = NULL;
+    size_t len = 0;
+
+    if (!truthy(q->chunked) || memchr(p, '\n', j->body_len) == NULL || (size_t)(end - p) < 2)
+        return qm_extract(j->body, j->body_len, 0, (int)q->cur, MAX_OUT, res, err, errcap);
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl != NULL ? nl : end;
+        qm_buf_t one;
+        int ret = le > p ? qm_extract(p, (size_t)(le - p), 0, (int)q->cur, MAX_OUT, &one, err, errcap) : QM_OK;
+        if (ret != QM_OK || (le > p && len + one.len + 2 > MAX_OUT)) {
+            free(all);
+            if (ret == QM_OK) {
+                free(one.ptr);
+                snprintf(err, errcap, "%s", qm_strerror(QM_ETOOBIG));
+                ret = QM_ETOOBIG;
+            }
+            return ret;
+        }
+        if (le > p) {
+            char *grown = realloc(all, len + one.len + 2);
+            if (grown == NULL)
+                abort();
+            all = grown;
+            if (len != 0)
+                all[len++] = '\n';
+            memcpy(all + len, one.ptr, one.len);
+            len += one.len;
+            all[len] = '\0';
+            free(one.ptr);
+        }
+        p = le + 1;
+    }
+    if (all == NULL)
+        return qm_extract(j->body, j->body_len, 0, (int)q->cur, MAX_OUT, res, err, errcap);
+    res->ptr = all;
+    res->len = len;
+    return QM_OK;
+}
+
 static void routed_done(query_req_t *q, qjob_t *j)
 {
     qm_buf_t res = {NULL, 0};
     char err[256];
-    if (qm_extract(j->body, j->body_len, 0, (int)q->cur, MAX_OUT, &res, err, sizeof(err)) != 0) {
+    if (extract_routed(q, j, &res, err, sizeof(err)) != 0) {
         if (j->klass != UP_OK) {
             res = error_result(q->cur, j->influx_error != NULL ? j->influx_error : j->message);
         } else {
@@ -558,7 +607,7 @@ static void route_next(query_req_t *q, const char *last_error)
     const iql_stmt_t *st = &q->cls[q->cur];
     for (size_t i = 0; i < n; i++) {
         q->tried[order[i]] = 1;
-        if (send_query(q, order[i], h2o_iovec_init(st->text.ptr, st->text.len), 0) == 0)
+        if (send_query(q, order[i], h2o_iovec_init(st->text.ptr, st->text.len), 0, 1) == 0)
             return;
     }
     send_no_backend(q, q->cur, last_error);
@@ -600,7 +649,7 @@ static void fanout_start(query_req_t *q)
     size_t n = select_backends(q, all, NULL, order);
     for (size_t i = 0; i < n; i++) {
         q->tried[order[i]] = 1;
-        send_query(q, order[i], h2o_iovec_init(st->bare.ptr, st->bare.len), 0);
+        send_query(q, order[i], h2o_iovec_init(st->bare.ptr, st->bare.len), 0, 0);
     }
     if (q->pending == 0) {
         char m[128];
@@ -633,7 +682,7 @@ static void broadcast_start(query_req_t *q)
         q->tried[i] = 1;
         if (ip_queue_nonempty(ip_slot(q->cfg, i)) ||
             !__atomic_load_n(&ip_server.healthy[ip_slot(q->cfg, i)], __ATOMIC_RELAXED) ||
-            send_query(q, i, broadcast_text(q, i), 0) != 0) {
+            send_query(q, i, broadcast_text(q, i), 0, 0) != 0) {
             /* down or behind on its queue: it gets the statement before its later writes */
             q->jobs[i].done = 1;
             q->jobs[i].klass = UP_UNREACHABLE;

@@ -444,6 +444,8 @@ def test_chunked_statements_on_different_backends(cl):
     ("SHOW SERIES WHERE host = 'h9'", {"chunked": "true", "chunk_size": "7"}),
     ("SHOW SERIES LIMIT 5", {"chunked": "true", "chunk_size": "abc"}),
     ("SHOW TAG KEYS; SELECT * FROM cpu WHERE host = 'h1' LIMIT 2; SHOW SERIES", {"chunked": "true", "chunk_size": "9"}),
+    ("SELECT * FROM cpu WHERE host = 'h1' LIMIT 5; SHOW MEASUREMENTS; SELECT used FROM mem GROUP BY host LIMIT 3",
+     {"chunked": "true", "chunk_size": "2"}),
     ("SHOW TAG KEYS", {"chunked": "1"}),
     ("SHOW DATABASES", {"pretty": "1"}),
 ])
