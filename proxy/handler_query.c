@@ -838,7 +838,10 @@ static int read_params(query_req_t *q)
     }
     q->accept = header_value(req, H2O_TOKEN_ACCEPT);
     q->accept_encoding = header_value(req, H2O_TOKEN_ACCEPT_ENCODING);
-    if (q->q.len == 0) {
+    size_t blank = 0;
+    while (blank < q->q.len && isspace((unsigned char)q->q.base[blank]))
+        blank++;
+    if (blank == q->q.len) { /* influxd trims q first */
         hu_send_error(req, 400, "missing required parameter \"q\"");
         return -1;
     }
@@ -886,8 +889,8 @@ static int classify(query_req_t *q)
         hu_send_error(q->req, 400, err);
         return -1;
     }
-    if (n == 0) {
-        hu_send_error(q->req, 400, "missing required parameter \"q\"");
+    if (n == 0) { /* only comments and semicolons: influxd runs nothing and says so */
+        hu_send_json(q->req, 200, "{}\n", truthy(q->chunked) ? 0 : 3);
         return -1;
     }
     q->nstmts = (size_t)n;

@@ -315,11 +315,24 @@ def test_unparsable_statement_rejected(cl):
     assert query_counts(cl.a, cl.b) == before
 
 
-def test_missing_q_is_influxd_error(cl):
-    got = query_raw(cl.url, "", db="q")
-    want = query_raw(cl.a.url, "", db="q")
+@pytest.mark.parametrize("q", ["", " \t\n "])
+def test_missing_q_is_influxd_error(cl, q):
+    got = query_raw(cl.url, q, db="q")
+    want = query_raw(cl.a.url, q, db="q")
     assert got.status_code == want.status_code == 400
     assert got.json() == want.json()
+
+
+@pytest.mark.parametrize("q", [";", "-- nothing here", "/* nor here */ ;;"])
+@pytest.mark.parametrize("chunked", [None, "true"])
+def test_no_statement_is_influxds_empty_answer(cl, q, chunked):
+    """A q of comments and semicolons only: influxd runs nothing and answers 200 with {} (nothing when chunked)."""
+    params = {"chunked": chunked} if chunked else {}
+    want = query_raw(cl.a.url, q, db="q", **params)
+    assert want.status_code == 200
+    got = query_raw(cl.url, q, db="q", **params)
+    assert got.status_code == 200 and got.content == want.content, (got.text, want.text)
+    assert got.headers.get("Content-Type") == want.headers.get("Content-Type")
 
 
 # ---- several statements ------------------------------------------------------------------------------------
