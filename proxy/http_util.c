@@ -263,15 +263,17 @@ int hu_hexval(int c)
     return -1;
 }
 
-/* Form decoding: '+' is a space, %XX a byte; a malformed escape is kept literally. */
-static h2o_iovec_t decode(h2o_mem_pool_t *pool, const char *s, size_t len)
+/* Form decoding as Go's url.QueryUnescape: '+' is a space, %XX a byte; -1 for a '%' not followed by two hex digits. */
+static int decode(h2o_mem_pool_t *pool, const char *s, size_t len, h2o_iovec_t *out)
 {
     char *d = h2o_mem_alloc_pool(pool, len + 1);
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         if (s[i] == '+') {
             d[o++] = ' ';
-        } else if (s[i] == '%' && i + 2 < len && hu_hexval(s[i + 1]) >= 0 && hu_hexval(s[i + 2]) >= 0) {
+        } else if (s[i] == '%') {
+            if (i + 2 >= len || hu_hexval(s[i + 1]) < 0 || hu_hexval(s[i + 2]) < 0)
+                return -1;
             d[o++] = (char)(hu_hexval(s[i + 1]) * 16 + hu_hexval(s[i + 2]));
             i += 2;
         } else {
@@ -279,9 +281,12 @@ static h2o_iovec_t decode(h2o_mem_pool_t *pool, const char *s, size_t len)
         }
     }
     d[o] = '\0';
-    return h2o_iovec_init(d, o);
+    *out = h2o_iovec_init(d, o);
+    return 0;
 }
 
+/* url.ParseQuery as influxd (built with Go 1.17 or later) reads a query string or a form body: pairs split on '&', a
+ * pair holding a ';' or a malformed escape dropped, the first remaining pair of the name wins (Values.Get). */
 int hu_param(h2o_mem_pool_t *pool, h2o_iovec_t qs, const char *name, h2o_iovec_t *out)
 {
     size_t nlen = strlen(name);
@@ -291,9 +296,11 @@ int hu_param(h2o_mem_pool_t *pool, h2o_iovec_t qs, const char *name, h2o_iovec_t
         const char *pe = amp != NULL ? amp : end;
         const char *eq = memchr(p, '=', (size_t)(pe - p));
         const char *ke = eq != NULL ? eq : pe;
-        h2o_iovec_t key = decode(pool, p, (size_t)(ke - p));
-        if (key.len == nlen && memcmp(key.base, name, nlen) == 0) {
-            *out = eq != NULL ? decode(pool, eq + 1, (size_t)(pe - eq - 1)) : h2o_iovec_init("", 0);
+        h2o_iovec_t key, value = h2o_iovec_init("", 0);
+        if (memchr(p, ';', (size_t)(pe - p)) == NULL && decode(pool, p, (size_t)(ke - p), &key) == 0 &&
+            key.len == nlen && memcmp(key.base, name, nlen) == 0 &&
+            (eq == NULL || decode(pool, eq + 1, (size_t)(pe - eq - 1), &value) == 0)) {
+            *out = value;
             return 1;
         }
         p = pe + 1;

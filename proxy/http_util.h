@@ -33,8 +33,9 @@ void hu_send_empty(h2o_req_t *req, int status);
  * the CORS headers when it has an Origin (hu_add_influx_headers adds them to every answer). 1 when it was one. */
 int hu_preflight(h2o_req_t *req);
 
-/* Looks up form/query parameter @name in the urlencoded @qs (without the leading '?'). Returns 1 and
- * the decoded value (allocated in @pool) if present, 0 otherwise. */
+/* Looks up form/query parameter @name in the urlencoded @qs (without the leading '?') as influxd's Go reads it (a
+ * pair holding a ';' or a malformed %-escape does not count). Returns 1 and the decoded value (allocated in @pool) of
+ * the first pair of that name, 0 when there is none. */
 int hu_param(h2o_mem_pool_t *pool, h2o_iovec_t qs, const char *name, h2o_iovec_t *out);
 
 /* The query string of @req without '?', or an empty iovec. */

@@ -8,11 +8,13 @@ are compared.
 """
 
 import gzip
+import http.client
 import itertools
 import json
 import signal
 import socket
 import time
+import urllib.parse
 
 import pytest
 import requests
@@ -495,6 +497,30 @@ def test_field_type_conflict_everywhere_is_influxds_partial_write(cl, name):
         same_answer(r, want)
     assert stored(cl.a, db) == stored(cl.b, db) == stored(cl.a, ref)
     assert queue_records(cl.l1) == {"A": 0, "B": 0, "C": 0, "AO": 0}
+
+
+def raw_post(url, target, body):
+    """POSTs to @target exactly as written (requests would re-encode a malformed escape)."""
+    u = urllib.parse.urlparse(url)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=15)
+    try:
+        c.request("POST", target, body=body)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("query", ["db={db};x", "db={db}%zz", "db=%zz{db}&db={db}&precision=s%z",
+                                   "db={db}&precision=s;x"])
+def test_query_string_read_as_influxd_reads_it(cl, query):
+    """influxd's Go drops a pair that holds a ';' or a malformed %-escape; the proxy reads the query string alike."""
+    db, ref = cl.fresh_db(), cl.fresh_db("ref")
+    line = b"qs v=1 1000000000\n"
+    want = raw_post(cl.a.url, "/write?" + query.format(db=ref), line)
+    got = raw_post(cl.l1.url, "/write?" + query.format(db=db), line)
+    assert got == want
+    assert stored(cl.a, db) == stored(cl.b, db) == stored(cl.a, ref)
 
 
 @pytest.mark.parametrize("params", [{"db": "w\x00x"}, {"rp": "autogen\x00x"}, {"rp": "a\x00b"}],
