@@ -1170,14 +1170,12 @@ static bool retry_on_h1(up_t *up, up_job_t *job)
     release_easy(up, job);
     h2o_linklist_unlink(&job->_inflight);
     clear_headers(job);
-    job->res.status = (int)status; /* what classify() sees if the lean client cannot take the URL */
     job->res.body_len = 0;
     job->_h1_retried = true;
-    if (start_h1(up, job, true)) {
-        job->res.status = 0;
-        return true;
+    if (!start_h1(up, job, true)) {
+        job->res.status = (int)status; /* classify() takes it for the answer */
+        finish_job(up, job, CURLE_WEIRD_SERVER_REPLY, NULL);
     }
-    finish_job(up, job, CURLE_WEIRD_SERVER_REPLY, NULL);
     return true;
 }
 

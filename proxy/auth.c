@@ -54,61 +54,13 @@ int ip_auth_required(h2o_req_t *req)
 
 /* ---- parsing, with Go's rules ---- */
 
-/* url.QueryUnescape: '+' is a space, '%' must start two hex digits. Writes at most @len bytes to
- * @out; returns the decoded length, or -1 for a malformed escape (Go then drops the whole pair). */
-static ssize_t query_unescape(const char *s, size_t len, char *out)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '%') {
-            if (i + 2 >= len)
-                return -1;
-            int hi = hu_hexval((unsigned char)s[i + 1]), lo = hu_hexval((unsigned char)s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return -1;
-            out[o++] = (char)(hi * 16 + lo);
-            i += 2;
-        } else {
-            out[o++] = s[i] == '+' ? ' ' : s[i];
-        }
-    }
-    return (ssize_t)o;
-}
-
-/* The first valid value of `u` and of `p` in the query string, as url.Values.Get finds them. A key
- * that decodes to one byte is at most three raw bytes ("%75"), so longer keys are skipped undecoded. */
+/* The first valid value of `u` and of `p` in the query string, as url.Values.Get finds them. */
 static void query_creds(h2o_req_t *req, h2o_iovec_t *u, h2o_iovec_t *p)
 {
     h2o_iovec_t qs = hu_query_string(req);
-    const char *s = qs.base, *end = qs.base + qs.len;
-    int have_u = 0, have_p = 0;
 
-    while (s < end && !(have_u && have_p)) {
-        const char *amp = memchr(s, '&', (size_t)(end - s));
-        const char *pe = amp != NULL ? amp : end;
-        const char *eq = memchr(s, '=', (size_t)(pe - s));
-        const char *ke = eq != NULL ? eq : pe;
-        char key[3];
-        ssize_t klen = -1;
-        if ((size_t)(ke - s) <= sizeof(key) && memchr(s, ';', (size_t)(pe - s)) == NULL)
-            klen = query_unescape(s, (size_t)(ke - s), key);
-        h2o_iovec_t *slot = NULL;
-        if (klen == 1 && key[0] == 'u' && !have_u)
-            slot = u;
-        else if (klen == 1 && key[0] == 'p' && !have_p)
-            slot = p;
-        if (slot != NULL) {
-            size_t vlen = eq != NULL ? (size_t)(pe - eq - 1) : 0;
-            char *v = h2o_mem_alloc_pool(&req->pool, vlen + 1);
-            ssize_t n = query_unescape(eq != NULL ? eq + 1 : pe, vlen, v);
-            if (n >= 0) {
-                *slot = h2o_iovec_init(v, (size_t)n);
-                have_u |= slot == u;
-                have_p |= slot == p;
-            }
-        }
-        s = pe + 1;
-    }
+    hu_param(&req->pool, qs, "u", u);
+    hu_param(&req->pool, qs, "p", p);
 }
 
 static int b64val(int c)

@@ -545,42 +545,41 @@ static qm_buf_t error_result(size_t id, const char *msg)
 static int extract_routed(query_req_t *q, const qjob_t *j, qm_buf_t *res, char *err, size_t errcap)
 {
     const char *p = j->body, *end = p + j->body_len;
-    char *all = NULL;
-    size_t len = 0;
+    ubuf_t all;
 
-    if (!truthy(q->chunked) || memchr(p, '\n', j->body_len) == NULL || (size_t)(end - p) < 2)
+    if (!truthy(q->chunked))
         return qm_extract(j->body, j->body_len, 0, (int)q->cur, MAX_OUT, res, err, errcap);
+    ubuf_init(&all, MAX_OUT);
     while (p < end) {
         const char *nl = memchr(p, '\n', (size_t)(end - p)), *le = nl != NULL ? nl : end;
+        const char *line = p;
         qm_buf_t one;
-        int ret = le > p ? qm_extract(p, (size_t)(le - p), 0, (int)q->cur, MAX_OUT, &one, err, errcap) : QM_OK;
-        if (ret != QM_OK || (le > p && len + one.len + 2 > MAX_OUT)) {
-            free(all);
-            if (ret == QM_OK) {
-                free(one.ptr);
-                snprintf(err, errcap, "%s", qm_strerror(QM_ETOOBIG));
-                ret = QM_ETOOBIG;
-            }
+        p = nl != NULL ? nl + 1 : end;
+        if (le == line)
+            continue;
+        int ret = qm_extract(line, (size_t)(le - line), 0, (int)q->cur, MAX_OUT, &one, err, errcap);
+        if (ret == QM_OK &&
+            ((all.len != 0 && ubuf_append(&all, "\n", 1) != 0) || ubuf_append(&all, one.ptr, one.len) != 0)) {
+            snprintf(err, errcap, "%s", qm_strerror(QM_ETOOBIG));
+            ret = QM_ETOOBIG;
+        }
+        free(one.ptr);
+        if (ret != QM_OK) {
+            ubuf_free(&all);
             return ret;
         }
-        if (le > p) {
-            char *grown = realloc(all, len + one.len + 2);
-            if (grown == NULL)
-                abort();
-            all = grown;
-            if (len != 0)
-                all[len++] = '\n';
-            memcpy(all + len, one.ptr, one.len);
-            len += one.len;
-            all[len] = '\0';
-            free(one.ptr);
-        }
-        p = le + 1;
     }
-    if (all == NULL)
+    if (all.len == 0) { /* not a line in it: whatever it is, qm_extract says so */
+        ubuf_free(&all);
         return qm_extract(j->body, j->body_len, 0, (int)q->cur, MAX_OUT, res, err, errcap);
-    res->ptr = all;
-    res->len = len;
+    }
+    if (ubuf_append(&all, "", 1) != 0) { /* the NUL a result carries */
+        ubuf_free(&all);
+        snprintf(err, errcap, "%s", qm_strerror(QM_ETOOBIG));
+        return QM_ETOOBIG;
+    }
+    res->ptr = all.base;
+    res->len = all.len - 1;
     return QM_OK;
 }
 

@@ -90,11 +90,6 @@ static h2o_timeout_t *linger_timeout(ip_thread_t *t, wb_thread_t *s, uint64_t ms
     return tmo;
 }
 
-static int iov_eq(h2o_iovec_t a, h2o_iovec_t v)
-{
-    return a.len == v.len && (v.len == 0 || memcmp(a.base, v.base, v.len) == 0);
-}
-
 static h2o_iovec_t dup_iov(h2o_iovec_t v)
 {
     char *s = malloc(v.len + 1);
@@ -112,8 +107,9 @@ static wb_lane_t *lane_get(ip_thread_t *t, const cfg_t *cfg, size_t b, h2o_iovec
     wb_thread_t *s = thread_state(t);
     for (h2o_linklist_t *n = s->lanes.next; n != &s->lanes; n = n->next) {
         wb_lane_t *l = H2O_STRUCT_FROM_MEMBER(wb_lane_t, _link, n);
-        if (l->cfg == cfg && l->backend == b && iov_eq(l->db, db) && iov_eq(l->rp, rp) &&
-            strcmp(l->precision, precision) == 0 && iov_eq(l->consistency, consistency))
+        if (l->cfg == cfg && l->backend == b && h2o_memis(l->db.base, l->db.len, db.base, db.len) &&
+            h2o_memis(l->rp.base, l->rp.len, rp.base, rp.len) && strcmp(l->precision, precision) == 0 &&
+            h2o_memis(l->consistency.base, l->consistency.len, consistency.base, consistency.len))
             return l;
     }
     wb_lane_t *l = calloc(1, sizeof(*l));
