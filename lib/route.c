@@ -8,6 +8,8 @@
  * a measurement longer than that cannot be a configured keymap and falls back to m:_default_.
  * A backend's lines are copied only once they stop being a plain run of the body (borrow_body): in the
  * usual write, every line with its time and every line for every backend, each gets the body itself.
+ * Pieces (piece_bytes): where a backend's next piece starts is noted as its lines are appended, which costs a
+ * comparison per line; a newline inside a string value never ends a piece, as it would if the lines were cut later.
  */
 #include "route.h"
 
@@ -41,8 +43,10 @@ void rt_write_init(rt_write_t *w, size_t nbackends, size_t body_cap)
 
 void rt_write_free(rt_write_t *w)
 {
-    for (size_t i = 0; i < w->nbackends; i++)
+    for (size_t i = 0; i < w->nbackends; i++) {
         ubuf_free(&w->bodies[i]);
+        free(w->_views[i].cuts);
+    }
     free(w->bodies); /* the block of the four arrays */
     ubuf_free(&w->errors);
 }
@@ -63,10 +67,32 @@ static void add_error(rt_write_t *w, const char *line, size_t len, const char *r
     ubuf_append(&w->errors, reason, rlen);
 }
 
+/* Starts a new piece of backend @b's lines if the current one cannot take @add more bytes in one more line. */
+static void cut_if_full(rt_write_t *w, size_t b, size_t add)
+{
+    struct st_rt_view_t *v = &w->_views[b];
+    size_t len = v->copied ? w->bodies[b].len : v->len, n = w->nlines[b] - v->piece_line;
+
+    if (n == 0 || (n < w->_cfg->backends[b].maxrowlimit && len - v->piece_off + add <= w->piece_bytes))
+        return;
+    if (v->ncuts == v->cuts_cap) {
+        size_t cap = v->cuts_cap != 0 ? v->cuts_cap * 2 : 8;
+        void *grown = realloc(v->cuts, cap * sizeof(*v->cuts));
+        if (grown == NULL)
+            abort();
+        v->cuts = grown;
+        v->cuts_cap = cap;
+    }
+    v->cuts[v->ncuts].off = v->piece_off = len;
+    v->cuts[v->ncuts++].line = v->piece_line = w->nlines[b];
+}
+
 static int append_line(rt_write_t *w, size_t b, const lp_line_t *l, const char *ts, size_t tslen)
 {
     struct st_rt_view_t *v = &w->_views[b];
 
+    if (w->piece_bytes != 0)
+        cut_if_full(w, b, l->line_len + tslen + 1);
     if (!v->copied) {
         /* still a run of the body: grow it if this line follows on, as it stands, with its '\n' */
         size_t off = (size_t)(l->line - w->_body), len = l->line_len + 1;
@@ -159,6 +185,7 @@ int rt_split(const cfg_t *cfg, const char *body, size_t len, lp_precision_t prec
     tslen = 1 + lp_format_int64(lp_now(now, precision), ts + 1);
     w->_body = body;
     w->_body_len = len;
+    w->_cfg = cfg;
     lp_iter_init(&it, body, len, precision);
     while (lp_iter_next(&it, &l)) {
         if (l.err != LP_OK) {
@@ -195,6 +222,21 @@ int rt_split(const cfg_t *cfg, const char *body, size_t len, lp_precision_t prec
         w->out[b].len = v->copied ? w->bodies[b].len : v->len;
     }
     return 0;
+}
+
+size_t rt_npieces(const rt_write_t *w, size_t b)
+{
+    return w->nlines[b] == 0 ? 0 : w->_views[b].ncuts + 1;
+}
+
+rt_slice_t rt_piece(const rt_write_t *w, size_t b, size_t i, size_t *nlines)
+{
+    const struct st_rt_view_t *v = &w->_views[b];
+    size_t off = i == 0 ? 0 : v->cuts[i - 1].off, end = i < v->ncuts ? v->cuts[i].off : w->out[b].len;
+    size_t line = i == 0 ? 0 : v->cuts[i - 1].line, last = i < v->ncuts ? v->cuts[i].line : w->nlines[b];
+
+    *nlines = last - line;
+    return (rt_slice_t){w->out[b].base + off, end - off};
 }
 
 /* Intersects @mask with keymap @k. */

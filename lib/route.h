@@ -24,8 +24,16 @@ typedef struct st_rt_slice_t {
     size_t len;
 } rt_slice_t;
 
+/* The largest upstream write the proxy makes of client lines, unless one line alone is larger: well under influxd's
+ * default max-body-size (25,000,000 bytes), so that whatever the proxy accepts, a backend takes. */
+#define RT_PIECE_BYTES (4u << 20)
+
 typedef struct st_rt_write_t {
     size_t nbackends;
+    /* Set before rt_split() to cut each backend's lines into pieces (rt_piece) of at most its `maxrowlimit` lines
+     * and piece_bytes bytes, each to go upstream as a write of its own (a line longer than that is a piece of its
+     * own); 0 leaves every backend's lines in one piece. */
+    size_t piece_bytes;
     /* Set before rt_split() when the body outlives every use of `out`: a backend whose lines are a run of the body
      * as it stands (each ending with its '\n', no time to add, nothing skipped between them) then gets a slice of
      * the body itself instead of a copy. */
@@ -40,9 +48,15 @@ typedef struct st_rt_write_t {
     /* private: while rt_split() runs */
     const char *_body;
     size_t _body_len;
+    const cfg_t *_cfg;
     struct st_rt_view_t {
         size_t off, len;
-        int copied; /* the lines are in bodies[] */
+        int copied;                   /* the lines are in bodies[] */
+        size_t piece_off, piece_line; /* where the current piece starts: byte in out[], line */
+        struct st_rt_cut_t {
+            size_t off, line;
+        } * cuts; /* where the 2nd, 3rd... pieces start */
+        size_t ncuts, cuts_cap;
     } * _views;
 } rt_write_t;
 
@@ -55,6 +69,11 @@ void rt_write_free(rt_write_t *w);
  * @precision. Returns 0, or -1 when a per-backend body would pass its cap (nothing should be sent). */
 int rt_split(const cfg_t *cfg, const char *body, size_t len, lp_precision_t precision, const struct timespec *now,
              rt_write_t *w);
+
+/* After rt_split(): how many pieces backend @b's lines are in (0 when it has none), and piece @i of them, with its
+ * line count in *nlines. The pieces follow each other in out[b]. */
+size_t rt_npieces(const rt_write_t *w, size_t b);
+rt_slice_t rt_piece(const rt_write_t *w, size_t b, size_t i, size_t *nlines);
 
 /* Query routing: the backends that hold every measurement a ROUTE statement reads. For each FROM
  * source the set is its keymap (exact name, else m:_default_); a regex source involves every keymap

@@ -3,11 +3,13 @@
  * target backend, deliver each through the upstream worker, answer as InfluxDB would.
  *
  * DESIGN: the per-request state lives in the request's pool with a dispose callback that cancels
- * outstanding upstream jobs, so a client that goes away cleans up without special cases. The answer
- * follows the acknowledgement rule: 204 only when every target backend stored its lines; when every
- * target refused them, the first refusal goes back unchanged (Telegraf decides on InfluxDB's texts);
- * otherwise the write was not kept everywhere and the client is told which backend failed (503), so
- * it retries rather than believing the data is safe.
+ * outstanding upstream jobs, so a client that goes away cleans up without special cases. A backend's
+ * lines go upstream in pieces of at most its maxrowlimit lines (and RT_PIECE_BYTES bytes), one target
+ * each; the targets of one backend are consecutive and judged together. The answer follows the
+ * acknowledgement rule: 204 only when every target backend stored its lines or holds what it did not
+ * store in its disk queue; when every target backend refused them, the first refusal goes back
+ * unchanged (Telegraf decides on InfluxDB's texts); when lines could not be kept, 503 names the backend,
+ * so the client retries rather than believing the data is safe.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +28,12 @@
 
 typedef struct st_write_req_t write_req_t;
 
+/* One piece of one backend's lines. */
 typedef struct st_target_t {
     write_req_t *w;
     size_t backend;
+    rt_slice_t lines;
+    size_t nlines;
     wb_waiter_t waiter; /* in a batch while in flight */
     int done;
     int queued; /* its lines are in the backend's disk queue */
@@ -43,8 +48,8 @@ struct st_write_req_t {
     cfg_t *cfg;
     rt_write_t rt;
     int rt_ready;
-    target_t *targets;
-    size_t ntargets, pending;
+    target_t *targets; /* by backend, then piece */
+    size_t ntargets, nbackends, pending;
     int responded;
     h2o_iovec_t db, rp, precision, consistency;
     ubuf_t plain; /* a gzip body, decompressed: the targets' lines may point into it, as into req->entity */
@@ -139,9 +144,9 @@ static void submit(write_req_t *w, size_t ti, ip_thread_t *thr)
     target_t *t = &w->targets[ti];
     const cfg_backend_t *b = &w->cfg->backends[t->backend];
     t->w = w;
-    t->waiter.lines = w->rt.out[t->backend].base;
-    t->waiter.len = w->rt.out[t->backend].len;
-    t->waiter.nlines = w->rt.nlines[t->backend];
+    t->waiter.lines = t->lines.base;
+    t->waiter.len = t->lines.len;
+    t->waiter.nlines = t->nlines;
     t->waiter.cb = on_delivered;
     wb_submit(thr, w->cfg, t->backend, *b->db != '\0' ? h2o_iovec_init(b->db, strlen(b->db)) : w->db, w->rp,
               lp_precision_param(w->prec), w->consistency, &t->waiter);
@@ -180,13 +185,12 @@ static void send_parse_errors(write_req_t *w, int partial)
 static int queue_target(write_req_t *w, target_t *t, char *msg, size_t cap, size_t *mlen)
 {
     const cfg_backend_t *b = &w->cfg->backends[t->backend];
-    const rt_slice_t *body = &w->rt.out[t->backend];
     size_t slot = ip_slot(w->cfg, t->backend);
     int ret = ip_queue_append(slot, w->db.base, w->db.len, w->rp.base, w->rp.len, lp_precision_param(w->prec),
-                              body->base, body->len);
+                              t->lines.base, t->lines.len);
     if (ret == 0) {
         t->queued = 1;
-        ip_count(slot, lines_queued, w->rt.nlines[t->backend]);
+        ip_count(slot, lines_queued, t->nlines);
         return 0;
     }
     ip_log(IP_LOG_ERROR, "write for backend %s could not be queued: %s", b->name, dq_strerror(ret));
@@ -197,6 +201,15 @@ static int queue_target(write_req_t *w, target_t *t, char *msg, size_t cap, size
     return -1;
 }
 
+/* The end of the targets of the backend of target @i (they are consecutive). */
+static size_t backend_end(const write_req_t *w, size_t i)
+{
+    size_t j = i + 1;
+    while (j < w->ntargets && w->targets[j].backend == w->targets[i].backend)
+        j++;
+    return j;
+}
+
 static void respond(write_req_t *w)
 {
     size_t stored = 0, refused = 0, queued = 0;
@@ -205,16 +218,27 @@ static void respond(write_req_t *w)
     size_t mlen = 0;
     int failed = 0;
 
-    for (size_t i = 0; i < w->ntargets; i++) {
-        target_t *t = &w->targets[i];
-        stored += t->done && t->klass == UP_OK;
-        queued += t->queued;
-        if (t->done && t->klass == UP_REFUSED && first_refusal == NULL)
-            first_refusal = t;
-        refused += t->done && t->klass == UP_REFUSED;
+    /* per backend: stored every piece; holds some in its queue; refused some and lost none on the way */
+    for (size_t i = 0, end; i < w->ntargets; i = end) {
+        int all_ok = 1, any_queued = 0, any_refused = 0, any_unreachable = 0;
+        end = backend_end(w, i);
+        for (size_t j = i; j < end; j++) {
+            target_t *t = &w->targets[j];
+            int ok = t->done && t->klass == UP_OK, ref = t->done && t->klass == UP_REFUSED;
+            all_ok &= ok;
+            any_queued |= t->queued;
+            any_refused |= ref;
+            any_unreachable |= t->done && !ok && !ref;
+            if (ref && first_refusal == NULL)
+                first_refusal = t;
+        }
+        stored += all_ok;
+        queued += any_queued;
+        refused += any_refused && !any_queued && !any_unreachable;
     }
-    if (stored == 0 && queued == 0 && refused == w->ntargets) {
-        /* every backend refused the lines: they are the client's to fix, not ours to keep */
+    if (stored == 0 && queued == 0 && refused == w->nbackends) {
+        /* every backend refused lines: they are the client's to fix, not ours to keep (what a backend stored of
+         * them stays stored, as when influxd itself answers "partial write") */
         send_refusal(w, first_refusal);
         goto Trace;
     }
@@ -234,13 +258,15 @@ static void respond(write_req_t *w)
     else
         hu_send_empty(w->req, 204);
 Trace:
-    queued = 0;
-    for (size_t i = 0; i < w->ntargets; i++)
-        queued += w->targets[i].queued;
-    if (w->cfg->node.writetracing)
-        ip_log(IP_LOG_INFO, "write db=%.*s lines=%zu invalid=%zu targets=%zu stored=%zu queued=%zu in %llu ms",
-               (int)w->db.len, w->db.base, w->rt.valid, w->rt.invalid, w->ntargets, stored, queued,
+    if (w->cfg->node.writetracing) {
+        queued = 0;
+        for (size_t i = 0; i < w->ntargets; i++)
+            queued += w->targets[i].queued;
+        ip_log(IP_LOG_INFO,
+               "write db=%.*s lines=%zu invalid=%zu targets=%zu writes=%zu stored=%zu queued=%zu in %llu ms",
+               (int)w->db.len, w->db.base, w->rt.valid, w->rt.invalid, w->nbackends, w->ntargets, stored, queued,
                (unsigned long long)(ip_now_ms() - w->started_ms));
+    }
 }
 
 static int parse_params(write_req_t *w, lp_precision_t *precision)
@@ -301,15 +327,27 @@ void ip_handle_write(h2o_req_t *req)
     rt_write_init(&w->rt, w->cfg->nbackends, (size_t)w->cfg->node.maxbodymb * 1024 * 1024 * 2);
     w->rt_ready = 1;
     w->rt.borrow_body = 1; /* the body lives as long as the request, the targets' waiters no longer */
+    w->rt.piece_bytes = RT_PIECE_BYTES;
     if (rt_split(w->cfg, body.base, body.len, precision, &now, &w->rt) != 0) {
         hu_send_error(req, 413, "Request Entity Too Large");
         goto Exit;
     }
-    w->targets = calloc(w->cfg->nbackends + 1, sizeof(*w->targets));
+    size_t npieces = 0;
+    for (size_t i = 0; i < w->cfg->nbackends; i++)
+        npieces += rt_npieces(&w->rt, i);
+    w->targets = calloc(npieces + 1, sizeof(*w->targets));
+    if (w->targets == NULL)
+        abort();
     for (size_t i = 0; i < w->cfg->nbackends; i++) {
-        if (w->rt.nlines[i] == 0)
+        size_t n = rt_npieces(&w->rt, i);
+        if (n == 0)
             continue;
-        w->targets[w->ntargets++].backend = i;
+        w->nbackends++;
+        for (size_t k = 0; k < n; k++) {
+            target_t *t = &w->targets[w->ntargets++];
+            t->backend = i;
+            t->lines = rt_piece(&w->rt, i, k, &t->nlines);
+        }
         ip_count(ip_slot(w->cfg, i), lines_in, w->rt.nlines[i]);
         ip_count(ip_slot(w->cfg, i), bytes_in, w->rt.out[i].len);
     }
@@ -321,23 +359,28 @@ void ip_handle_write(h2o_req_t *req)
         goto Exit;
     }
     ip_thread_t *thr = ip_thread_of(req);
-    for (size_t i = 0; i < w->ntargets; i++) {
-        target_t *t = &w->targets[i];
-        if (ip_queue_nonempty(ip_slot(w->cfg, t->backend))) {
+    w->pending = 1; /* until every target is on its way: an outcome that comes at once must not answer early */
+    for (size_t i = 0, end; i < w->ntargets; i = end) {
+        end = backend_end(w, i);
+        if (ip_queue_nonempty(ip_slot(w->cfg, w->targets[i].backend))) {
             /* older writes wait in the queue: these go behind them, never around them */
-            char m[512];
-            size_t ml = 0;
-            if (queue_target(w, t, m, sizeof(m), &ml) != 0) {
-                w->responded = 1; /* the jobs already submitted are cancelled when the request goes */
-                hu_send_error(req, 503, m);
-                goto Exit;
+            for (size_t j = i; j < end; j++) {
+                char m[512];
+                size_t ml = 0;
+                if (queue_target(w, &w->targets[j], m, sizeof(m), &ml) != 0) {
+                    w->responded = 1; /* the jobs already submitted are cancelled when the request goes */
+                    hu_send_error(req, 503, m);
+                    goto Exit;
+                }
             }
             continue;
         }
-        w->pending++;
-        submit(w, i, thr);
+        for (size_t j = i; j < end; j++) {
+            w->pending++;
+            submit(w, j, thr);
+        }
     }
-    if (w->pending == 0)
+    if (--w->pending == 0)
         respond(w);
     else
         hu_keep_polled(req);

@@ -31,9 +31,12 @@
 
 typedef struct st_udp_write_t udp_write_t;
 
+/* One piece of one backend's lines (route.h); a backend's pieces are consecutive. */
 typedef struct st_udp_target_t {
     udp_write_t *w;
     size_t backend;
+    rt_slice_t lines;
+    size_t nlines;
     wb_waiter_t waiter;
     int done;
     up_class_t klass;
@@ -45,7 +48,7 @@ struct st_udp_write_t {
     rt_write_t rt;
     lp_precision_t prec;
     size_t ntargets, pending;
-    udp_target_t targets[];
+    udp_target_t *targets;
 };
 
 static struct {
@@ -67,11 +70,10 @@ static void queue_lines(udp_write_t *w, udp_target_t *t)
 {
     const cfg_node_t *n = &w->cfg->node;
     size_t slot = ip_slot(w->cfg, t->backend);
-    const rt_slice_t *body = &w->rt.out[t->backend];
     int ret = ip_queue_append(slot, n->udpdb, strlen(n->udpdb), n->udprp, strlen(n->udprp), lp_precision_param(w->prec),
-                              body->base, body->len);
+                              t->lines.base, t->lines.len);
     if (ret == 0)
-        ip_count(slot, lines_queued, w->rt.nlines[t->backend]);
+        ip_count(slot, lines_queued, t->nlines);
     else
         ip_log(IP_LOG_ERROR, "udp: lines for backend %s lost: its queue refused them: %s",
                w->cfg->backends[t->backend].name, dq_strerror(ret));
@@ -79,16 +81,28 @@ static void queue_lines(udp_write_t *w, udp_target_t *t)
 
 static void finish(udp_write_t *w)
 {
-    size_t stored = 0, refused = 0;
-    for (size_t i = 0; i < w->ntargets; i++) {
-        stored += w->targets[i].done && w->targets[i].klass == UP_OK;
-        refused += w->targets[i].done && w->targets[i].klass == UP_REFUSED;
+    size_t backends = 0, stored = 0, refused = 0;
+    const char *why = NULL; /* the first refusal */
+    /* per backend, as for HTTP: stored every piece; refused some and lost none on the way */
+    for (size_t i = 0, end; i < w->ntargets; i = end) {
+        int all_ok = 1, any_refused = 0, any_lost = 0;
+        for (end = i; end < w->ntargets && w->targets[end].backend == w->targets[i].backend; end++) {
+            const udp_target_t *t = &w->targets[end];
+            int ok = t->done && t->klass == UP_OK, ref = t->done && t->klass == UP_REFUSED;
+            all_ok &= ok;
+            any_lost |= !ok && !ref;
+            if (ref && why == NULL)
+                why = t->message;
+            any_refused |= ref;
+        }
+        backends++;
+        stored += all_ok;
+        refused += any_refused && !any_lost;
     }
-    if (stored == 0 && refused == w->ntargets) {
+    if (backends != 0 && stored == 0 && refused == backends) {
         /* as for HTTP: refused by every backend, the lines are the sender's to fix */
         __atomic_add_fetch(&U.refused_lines, w->rt.valid, __ATOMIC_RELAXED);
-        rate_limited_warning("udp: backends refused a datagram: %s (bad lines so far: %llu, refused: %llu)",
-                             w->targets[0].message);
+        rate_limited_warning("udp: backends refused a datagram: %s (bad lines so far: %llu, refused: %llu)", why);
     } else {
         for (size_t i = 0; i < w->ntargets; i++)
             if (!(w->targets[i].done && w->targets[i].klass == UP_OK))
@@ -96,6 +110,7 @@ static void finish(udp_write_t *w)
     }
     rt_write_free(&w->rt);
     cfg_release(w->cfg);
+    free(w->targets);
     free(w);
 }
 
@@ -117,12 +132,13 @@ static void handle_datagram(const char *buf, size_t len)
 
     clock_gettime(CLOCK_REALTIME, &now);
     lp_parse_precision(cfg->node.udpprecision, strlen(cfg->node.udpprecision), &prec);
-    udp_write_t *w = calloc(1, sizeof(*w) + sizeof(udp_target_t) * (cfg->nbackends + 1));
+    udp_write_t *w = calloc(1, sizeof(*w));
     if (w == NULL)
         abort();
     w->cfg = cfg;
     w->prec = prec;
     rt_write_init(&w->rt, cfg->nbackends, MAX_DATAGRAM * 2);
+    w->rt.piece_bytes = RT_PIECE_BYTES;
     rt_split(cfg, buf, len, prec, &now, &w->rt);
     __atomic_add_fetch(&U.datagrams, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&U.lines, w->rt.valid, __ATOMIC_RELAXED);
@@ -131,28 +147,41 @@ static void handle_datagram(const char *buf, size_t len)
         ubuf_append(&w->rt.errors, "", 1);
         rate_limited_warning("udp: %s (bad lines so far: %llu, refused: %llu)", w->rt.errors.base);
     }
+    size_t npieces = 0;
+    for (size_t i = 0; i < cfg->nbackends; i++)
+        npieces += rt_npieces(&w->rt, i);
+    w->targets = calloc(npieces + 1, sizeof(*w->targets));
+    if (w->targets == NULL)
+        abort();
     for (size_t i = 0; i < cfg->nbackends; i++) {
-        if (w->rt.nlines[i] == 0)
-            continue;
-        udp_target_t *t = &w->targets[w->ntargets++];
-        t->w = w;
-        t->backend = i;
-        ip_count(ip_slot(cfg, i), lines_in, w->rt.nlines[i]);
-        ip_count(ip_slot(cfg, i), bytes_in, w->rt.out[i].len);
+        size_t n = rt_npieces(&w->rt, i);
+        for (size_t k = 0; k < n; k++) {
+            udp_target_t *t = &w->targets[w->ntargets++];
+            t->w = w;
+            t->backend = i;
+            t->lines = rt_piece(&w->rt, i, k, &t->nlines);
+        }
+        if (n != 0) {
+            ip_count(ip_slot(cfg, i), lines_in, w->rt.nlines[i]);
+            ip_count(ip_slot(cfg, i), bytes_in, w->rt.out[i].len);
+        }
     }
     w->pending = w->ntargets + 1; /* +1: finish() only after every target was started */
+    int behind = 0;
     for (size_t k = 0; k < w->ntargets; k++) {
         udp_target_t *t = &w->targets[k];
         const cfg_backend_t *b = &cfg->backends[t->backend];
-        if (ip_queue_nonempty(ip_slot(cfg, t->backend))) {
+        if (k == 0 || w->targets[k - 1].backend != t->backend) /* all of a backend's pieces, or none, go behind */
+            behind = ip_queue_nonempty(ip_slot(cfg, t->backend));
+        if (behind) {
             t->done = 1;
             t->klass = UP_UNREACHABLE; /* goes behind the queue in finish() */
             w->pending--;
             continue;
         }
-        t->waiter.lines = w->rt.out[t->backend].base;
-        t->waiter.len = w->rt.out[t->backend].len;
-        t->waiter.nlines = w->rt.nlines[t->backend];
+        t->waiter.lines = t->lines.base;
+        t->waiter.len = t->lines.len;
+        t->waiter.nlines = t->nlines;
         t->waiter.cb = on_delivered;
         const char *db = *b->db != '\0' ? b->db : cfg->node.udpdb;
         wb_submit(U.thread, cfg, t->backend, h2o_iovec_init(db, strlen(db)),

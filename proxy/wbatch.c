@@ -2,10 +2,11 @@
  * wbatch — coalescing of upstream writes per (loop thread, backend, db, rp, precision).
  *
  * DESIGN: a lane per key holds the batches of that key: in flight, and pending ones in arrival order. A waiter joins
- * the newest pending batch if it has room (maxrowlimit lines), else starts a new one; with nothing in flight a batch
- * leaves at once, so an idle lane adds no delay. Waiters' lines are copied into the upstream job only at send time, so
- * a waiter that is cancelled while pending simply leaves the list. The lane keeps a reference to the configuration
- * snapshot it was made from.
+ * the newest pending batch if it has room (maxrowlimit lines, RT_PIECE_BYTES bytes), else starts a new one; with
+ * nothing in flight a batch leaves at once, so an idle lane adds no delay. Waiters' lines are copied into the upstream
+ * job only at send time, so a waiter that is cancelled while pending simply leaves the list. The lane keeps a reference
+ * to the configuration snapshot it was made from.
+ *
  * Linger: with the backend's `interval` (ms) above 0, a batch that is not full also waits until it is `interval` old
  * before it leaves, so light traffic makes fewer, larger writes at the cost of that much latency (each client still
  * has its answer only once its lines are stored). Every batch has its own entry in the thread's timeout of `interval`
@@ -21,6 +22,7 @@
 #include "http_util.h"
 #include "log.h"
 #include "metrics.h"
+#include "route.h"
 #include "util.h"
 
 /* Batches in flight per lane: one while batches are small (the best coalescing: every client write that
@@ -34,7 +36,7 @@ struct st_wb_batch_t {
     h2o_linklist_t waiters;
     h2o_linklist_t _link; /* lane->pending, while pending */
     size_t nlines;
-    size_t bytes;               /* of the body sent */
+    size_t bytes;               /* of the waiters' lines */
     up_job_t *job;              /* while in flight */
     h2o_timeout_entry_t linger; /* linked while the batch is pending and younger than the lane's interval */
 };
@@ -197,6 +199,7 @@ static void add_waiter(wb_batch_t *b, wb_waiter_t *w)
 {
     w->_batch = b;
     b->nlines += w->nlines;
+    b->bytes += w->len;
     h2o_linklist_insert(&b->waiters, &w->_link);
 }
 
@@ -254,8 +257,8 @@ static void lane_pump(wb_lane_t *l)
     while (l->inflight < MAX_INFLIGHT && !h2o_linklist_is_empty(&l->pending)) {
         wb_batch_t *b = H2O_STRUCT_FROM_MEMBER(wb_batch_t, _link, l->pending.next);
         /* the last pending batch still has room: let it fill while one is in flight, or while it lingers */
-        if (b->nlines < full && b->_link.next == &l->pending && !h2o_linklist_is_empty(&b->waiters) &&
-            (l->inflight != 0 || h2o_timeout_is_linked(&b->linger)))
+        if (b->nlines < full && b->bytes < RT_PIECE_BYTES && b->_link.next == &l->pending &&
+            !h2o_linklist_is_empty(&b->waiters) && (l->inflight != 0 || h2o_timeout_is_linked(&b->linger)))
             break;
         batch_unlink(b);
         if (h2o_linklist_is_empty(&b->waiters)) {
@@ -331,7 +334,7 @@ void wb_submit(ip_thread_t *thread, const cfg_t *cfg, size_t b, h2o_iovec_t db, 
     wb_batch_t *last =
         h2o_linklist_is_empty(&l->pending) ? NULL : H2O_STRUCT_FROM_MEMBER(wb_batch_t, _link, l->pending.prev);
 
-    if (last == NULL || last->nlines + w->nlines > max)
+    if (last == NULL || last->nlines + w->nlines > max || last->bytes + w->len > RT_PIECE_BYTES)
         last = batch_new(l);
     add_waiter(last, w);
     lane_pump(l);

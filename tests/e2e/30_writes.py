@@ -911,6 +911,84 @@ def test_queued_writes_survive_sigkill_of_the_proxy(cl, redis, influxd, proxy):
     wait_until(lambda: node.meta()["queues"]["D2"]["records"] == 0, 5, what="D2 queue empty")
 
 
+# ---- upstream writes in pieces (maxrowlimit) -------------------------------------------------------------------
+
+
+def count_points(influxd, db, measurement="m"):
+    ans = influxd.query('SELECT count(v) FROM "%s"' % measurement, db=db)
+    series = ans["results"][0].get("series")
+    return series[0]["values"][0][1] if series else 0
+
+
+def test_a_write_over_maxrowlimit_goes_upstream_in_pieces(redis, influxd, proxy):
+    """maxrowlimit is the most lines one upstream write carries: a client write of 1050 lines reaches a backend with
+    maxrowlimit 100 as 11 writes, one with the default as one, and both store the same points (the receive time added
+    once, before the cut)."""
+    d1, d2 = influxd(dbs=["pc"]), influxd(dbs=["pc"])
+    node = proxy(redis, {"D1": {"url": d1.url, "maxrowlimit": 100}, "D2": {"url": d2.url}}, {"_default_": ["D1", "D2"]})
+    body = "".join("m,n=%d v=%d%s\n" % (i, i, " %d" % (10**9 + i) if i % 3 else "") for i in range(1050))
+    before = d1.write_requests(), d2.write_requests()
+    r = post_write(node, body, {"db": "pc"})
+    assert r.status_code == 204, r.text
+    assert (d1.write_requests() - before[0], d2.write_requests() - before[1]) == (11, 1)
+    assert count_points(d1, "pc") == count_points(d2, "pc") == 1050
+    assert stored(d1, "pc") == stored(d2, "pc")
+
+
+def big_body(lines):
+    """About 80 bytes a line."""
+    return "".join("m,host=server%05d,region=somewhere-far v=%d.5,w=%di %d\n" % (i, i, i, 10**9 + i)
+                   for i in range(lines)).encode()
+
+
+def test_body_over_the_backends_max_body_size_is_stored_in_pieces(redis, influxd, proxy):
+    """A body larger than a backend takes in one request (influxd's max-body-size, 1,000,000 bytes here) is stored
+    through the proxy, which sends it in pieces of maxrowlimit lines, also by a replica that was down when it came:
+    what was acknowledged is replayed piece by piece and none of it is rejected."""
+    small = {"INFLUXDB_HTTP_MAX_BODY_SIZE": "1000000"}
+    d1, d2 = influxd(dbs=["bb"], env=small), influxd(dbs=["bb"], env=small)
+    body = big_body(30000)
+    assert len(body) > 2 * 10**6
+    direct = post_write(d1, body, {"db": "bb"})
+    assert direct.status_code == 413, direct.text
+    d1.query("DROP DATABASE bb")
+    d1.create_db("bb")
+    node = proxy(redis, {"D1": {"url": d1.url, "checkinterval": 200, "rewriteinterval": 300},
+                         "D2": {"url": d2.url, "checkinterval": 200, "rewriteinterval": 300}},
+                 {"_default_": ["D1", "D2"]})
+    d2.stop()
+    r = post_write(node, body, {"db": "bb"})
+    assert r.status_code == 204, r.text
+    assert count_points(d1, "bb") == 30000
+    q = node.meta()["queues"]["D2"]
+    assert q["records"] == 3, q  # one record per piece
+    d2.start()
+    q = wait_until(lambda: (lambda q: q["records"] == 0 and q)(node.meta()["queues"]["D2"]), 20, interval=0.2,
+                   what="D2's queue replayed")
+    assert q["rejected"] == 0, q
+    assert count_points(d2, "bb") == 30000
+    assert stored(d1, "bb") == stored(d2, "bb")
+
+
+def test_a_refusal_in_one_piece_is_influxds_answer_for_the_whole_body(cl, redis, proxy):
+    """One line of a 250-line write conflicts with a field's type: influxd answers the whole body with a partial write
+    and keeps the other lines. Cut into pieces of 100 lines, the same body gets the same answer, the same lines are
+    kept, and nothing is queued."""
+    db, ref = cl.fresh_db(), cl.fresh_db("ref")
+    for d in (db, ref):
+        assert post_write(cl.a, "m f=1i 1\n", {"db": d}).status_code == 204
+    node = proxy(redis, {"D1": {"url": cl.a.url, "maxrowlimit": 100}}, {"_default_": ["D1"]}, node="pw")
+    body = "".join("m v=%d%s %d\n" % (i, ",f=2.5" if i == 180 else "", 10**9 + i) for i in range(250))
+    want = post_write(cl.a, body, {"db": ref})
+    assert want.status_code == 400 and want.json()["error"].startswith("partial write: field type conflict"), want.text
+    before = cl.a.write_requests()
+    r = post_write(node, body, {"db": db})
+    assert cl.a.write_requests() - before == 3
+    same_answer(r, want)
+    assert stored(cl.a, db) == stored(cl.a, ref)
+    assert node.meta()["queues"]["D1"]["records"] == 0
+
+
 # ---- a connection while its answer is pending ---------------------------------------------------------------
 
 

@@ -67,6 +67,29 @@ def test_udp_routed_timestamped_counted_and_queued(redis, influxd, proxy):
     assert p.alive()
 
 
+def test_udp_datagram_over_maxrowlimit_goes_upstream_in_pieces(redis, influxd, proxy):
+    """A datagram of 25 lines for a backend with maxrowlimit 10 reaches it as three writes, and a backend that is
+    down gets the three pieces queued and replayed."""
+    a, b = influxd(), influxd()
+    for x in (a, b):
+        x.create_db("u")
+    udp_port = free_port()
+    p = proxy(redis, {"a": {"url": a.url, "maxrowlimit": 10, "checkinterval": 200, "rewriteinterval": 300},
+                      "b": {"url": b.url, "maxrowlimit": 10, "checkinterval": 200, "rewriteinterval": 300}},
+              {"_default_": ["a", "b"]}, node_fields={"udpaddr": "127.0.0.1:%d" % udp_port, "udpdb": "u"})
+    wait_until(lambda: all(p.meta()["backendStatus"].values()), 10, what="backends healthy")
+    b.kill()
+    wait_until(lambda: p.meta()["backendStatus"]["b"] is False, 3, what="b down")
+    before = a.write_requests()
+    send(udp_port, "".join("m,n=%d v=%d %d\n" % (i, i, 10**9 + i) for i in range(25)))
+    wait_until(lambda: len(points(a, "m")) == 25, 5, what="the datagram stored by a")
+    assert a.write_requests() - before == 3
+    wait_until(lambda: p.meta()["queues"]["b"]["records"] == 3, 5, what="b's three pieces queued")
+    b.start()
+    wait_until(lambda: len(points(b, "m")) == 25, 15, what="b's queue replayed")
+    assert points(a, "m") == points(b, "m")
+
+
 def test_udpaddr_without_udpdb_is_refused(redis, influxd, proxy):
     a = influxd()
     p = proxy(redis, {"a": {"url": a.url}}, {"_default_": ["a"]},

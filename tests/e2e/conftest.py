@@ -110,9 +110,9 @@ class RedisFactory(Factory):
 
 
 class InfluxdFactory(Factory):
-    def __call__(self, dbs=(), https=None):
-        """A started influxd; creates the databases named in @dbs. @https: see helpers.Influxd."""
-        i = helpers.Influxd(self._dir("influxd"), https=https)
+    def __call__(self, dbs=(), https=None, env=None):
+        """A started influxd; creates the databases named in @dbs. @https, @env: see helpers.Influxd."""
+        i = helpers.Influxd(self._dir("influxd"), https=https, env=env)
         self.procs.append(i)
         i.start()
         for db in dbs:

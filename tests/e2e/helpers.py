@@ -219,9 +219,10 @@ bind-address = "127.0.0.1:{bind_port}"
 
 class Influxd(Proc):
     """A real influxd 1.x; start() may be called again after stop()/kill(): same ports, same data. With @https
-    = (certificate file, key file) it serves HTTPS only (its URL says so; this helper does not verify it)."""
+    = (certificate file, key file) it serves HTTPS only (its URL says so; this helper does not verify it). @env: more
+    settings as influxd's environment variables (INFLUXDB_HTTP_MAX_BODY_SIZE...)."""
 
-    def __init__(self, workdir, https=None):
+    def __init__(self, workdir, https=None, env=None):
         self.http_port = free_port()
         self.bind_port = free_port()
         workdir = Path(workdir)
@@ -231,7 +232,7 @@ class Influxd(Proc):
         if https:
             tls = '  https-enabled = true\n  https-certificate = "%s"\n  https-private-key = "%s"\n' % https
         conf.write_text(INFLUXD_CONF.format(dir=workdir, http_port=self.http_port, bind_port=self.bind_port, https=tls))
-        env = dict(os.environ, INFLUXDB_DATA_QUERY_LOG_ENABLED="false")
+        env = dict(os.environ, INFLUXDB_DATA_QUERY_LOG_ENABLED="false", **(env or {}))
         super().__init__("influxd", ["influxd", "run", "-config", conf], workdir, env=env)
         self.url = "%s://127.0.0.1:%d" % ("https" if https else "http", self.http_port)
         self.verify = not https
@@ -271,6 +272,11 @@ class Influxd(Proc):
 
     def create_db(self, db):
         self.query('CREATE DATABASE "%s"' % db)
+
+    def write_requests(self):
+        """How many write requests influxd has taken (its httpd statistics)."""
+        d = requests.get(self.url + "/debug/vars", timeout=10, verify=self.verify).json()
+        return next(v["values"].get("writeReq", 0) for k, v in d.items() if k.startswith("httpd"))
 
 
 # ---- config.py -----------------------------------------------------------------------------------------

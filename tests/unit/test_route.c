@@ -203,12 +203,153 @@ static void test_many_lines_linear(void **state)
     cfg_release(cfg);
 }
 
+/* Backends A (maxrowlimit 3) and B (the default, 10000); _default_ -> A, B. */
+static cfg_t *make_cfg_rowlimit(void)
+{
+    static const char *af[] = {"url", "maxrowlimit"}, *av[] = {"http://a", "3"};
+    static const char *bf[] = {"url"}, *bv[] = {"http://b"};
+    static const char *dflt[] = {"A", "B"};
+    cfg_hash_t b[] = {{"A", 2, af, av}, {"B", 1, bf, bv}};
+    cfg_list_t k[] = {{"_default_", 2, dflt}};
+    const char *nf[] = {"listenaddr"}, *nv[] = {":7000"};
+    cfg_hash_t n = {"l1", 1, nf, nv};
+    cfg_src_t src = {b, 2, k, 1, NULL, &n, "l1"};
+    cfg_t *cfg;
+    char err[512];
+    assert_int_equal(cfg_build(&src, &cfg, err, sizeof(err)), 0);
+    return cfg;
+}
+
+/* Backend @b's pieces as "piece|piece|..." with each piece's line count checked against its '\n' count (@nl_in_str:
+ * newlines inside string values, which do not end a line). */
+static void check_pieces(const rt_write_t *w, size_t b, const char *expected, size_t nl_in_str)
+{
+    char got[4096];
+    size_t len = 0, lines = 0, n = rt_npieces(w, b), at = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t nl, newlines = 0;
+        rt_slice_t p = rt_piece(w, b, i, &nl);
+        assert_true(p.base == w->out[b].base + at); /* the pieces follow each other in out[b] */
+        at += p.len;
+        assert_true(p.len > 0 && p.base[p.len - 1] == '\n');
+        for (size_t j = 0; j < p.len; j++)
+            newlines += p.base[j] == '\n';
+        assert_true(nl >= 1 && nl <= newlines);
+        lines += nl;
+        len += (size_t)snprintf(got + len, sizeof(got) - len, "%s%.*s", i ? "|" : "", (int)p.len, p.base);
+    }
+    assert_int_equal(at, w->out[b].len);
+    assert_int_equal(lines, w->nlines[b]);
+    size_t total_nl = 0;
+    for (size_t j = 0; j < w->out[b].len; j++)
+        total_nl += w->out[b].base[j] == '\n';
+    assert_int_equal(total_nl, w->nlines[b] + nl_in_str);
+    if (strcmp(got, expected) != 0)
+        fail_msg("backend %zu: expected [%s] got [%s]", b, expected, got);
+}
+
+/* Each backend's lines in pieces of at most its maxrowlimit lines and piece_bytes bytes, a line too long for a piece a
+ * piece of its own; the same whether the lines are copied (times added) or slices of the body. */
+static void test_pieces(void **state)
+{
+    (void)state;
+    cfg_t *cfg = make_cfg_rowlimit();
+    static const struct {
+        const char *body;
+        size_t piece_bytes, nl_in_str;
+        const char *a, *b;
+    } cases[] = {
+        {"m v=1 1\n", 0, 0, "m v=1 1\n", "m v=1 1\n"},
+        {"m v=1 1\nm v=2 2\nm v=3 3\nm v=4 4\nm v=5 5\nm v=6 6\nm v=7 7\n", 0, 0,
+         "m v=1 1\nm v=2 2\nm v=3 3\n|m v=4 4\nm v=5 5\nm v=6 6\n|m v=7 7\n",
+         "m v=1 1\nm v=2 2\nm v=3 3\nm v=4 4\nm v=5 5\nm v=6 6\nm v=7 7\n"},
+        /* no times: each line gets one, so every line is a copy */
+        {"m v=1\nm v=2\nm v=3\nm v=4\n", 0, 0,
+         "m v=1 1700000000123456789\nm v=2 1700000000123456789\nm v=3 1700000000123456789\n|"
+         "m v=4 1700000000123456789\n",
+         "m v=1 1700000000123456789\nm v=2 1700000000123456789\nm v=3 1700000000123456789\n"
+         "m v=4 1700000000123456789\n"},
+        /* a run of the body, then copies (a time added): the cut still falls every 3rd line */
+        {"m v=1 1\nm v=2 2\nm v=3\nm v=4 4\n", 0, 0, "m v=1 1\nm v=2 2\nm v=3 1700000000123456789\n|m v=4 4\n",
+         "m v=1 1\nm v=2 2\nm v=3 1700000000123456789\nm v=4 4\n"},
+        /* 16 bytes a piece: two 8-byte lines fit, a 9th byte does not; a longer line alone */
+        {"m v=1 1\nm v=2 2\nm v=3 3\nm v=10 10\nm v=4 4\n", 16, 0, "m v=1 1\nm v=2 2\n|m v=3 3\n|m v=10 10\n|m v=4 4\n",
+         "m v=1 1\nm v=2 2\n|m v=3 3\n|m v=10 10\n|m v=4 4\n"},
+        {"m v=100000000000 1\nm v=1 1\n", 16, 0, "m v=100000000000 1\n|m v=1 1\n", "m v=100000000000 1\n|m v=1 1\n"},
+        /* a newline inside a string value does not end the line */
+        {"m s=\"a\nb\" 1\nm v=2 2\nm v=3 3\nm v=4 4\n", 0, 1, "m s=\"a\nb\" 1\nm v=2 2\nm v=3 3\n|m v=4 4\n",
+         "m s=\"a\nb\" 1\nm v=2 2\nm v=3 3\nm v=4 4\n"},
+        /* invalid and skipped lines are not counted */
+        {"m v=1 1\nbad\n\n# c\nm v=2 2\nm v=3 3\nm v=4 4\n", 0, 0, "m v=1 1\nm v=2 2\nm v=3 3\n|m v=4 4\n",
+         "m v=1 1\nm v=2 2\nm v=3 3\nm v=4 4\n"},
+    };
+    for (size_t j = 0; j < 2 * sizeof(cases) / sizeof(cases[0]); j++) {
+        size_t i = j / 2;
+        rt_write_t w;
+        rt_write_init(&w, cfg->nbackends, 1 << 20);
+        w.borrow_body = (int)(j % 2);
+        w.piece_bytes = cases[i].piece_bytes != 0 ? cases[i].piece_bytes : RT_PIECE_BYTES;
+        assert_int_equal(rt_split(cfg, cases[i].body, strlen(cases[i].body), LP_PREC_NS, &NOW, &w), 0);
+        check_pieces(&w, 0, cases[i].a, cases[i].nl_in_str);
+        check_pieces(&w, 1, cases[i].b, cases[i].nl_in_str);
+        rt_write_free(&w);
+    }
+    /* piece_bytes 0: one piece whatever maxrowlimit says; a backend without lines has none */
+    rt_write_t w;
+    rt_write_init(&w, cfg->nbackends, 1 << 20);
+    const char *body = "m v=1 1\nm v=2 2\nm v=3 3\nm v=4 4\n";
+    assert_int_equal(rt_split(cfg, body, strlen(body), LP_PREC_NS, &NOW, &w), 0);
+    assert_int_equal(rt_npieces(&w, 0), 1);
+    rt_write_free(&w);
+    rt_write_init(&w, cfg->nbackends, 1 << 20);
+    w.piece_bytes = RT_PIECE_BYTES;
+    assert_int_equal(rt_split(cfg, "bad\n", 4, LP_PREC_NS, &NOW, &w), 0);
+    assert_int_equal(rt_npieces(&w, 0), 0);
+    assert_int_equal(rt_npieces(&w, 1), 0);
+    rt_write_free(&w);
+    cfg_release(cfg);
+}
+
+/* 100,000 lines for a backend with maxrowlimit 3: 33,334 pieces, each of the lines it should hold. */
+static void test_many_pieces(void **state)
+{
+    (void)state;
+    cfg_t *cfg = make_cfg_rowlimit();
+    enum { N = 100000 };
+    ubuf_t body;
+    ubuf_init(&body, 64 << 20);
+    for (int i = 0; i < N; i++) {
+        char line[64];
+        int n = snprintf(line, sizeof(line), "m,host=h%d v=%di%s\n", i, i, i % 7 ? " 1" : "");
+        ubuf_append(&body, line, (size_t)n);
+    }
+    rt_write_t w;
+    rt_write_init(&w, cfg->nbackends, 64 << 20);
+    w.borrow_body = 1;
+    w.piece_bytes = RT_PIECE_BYTES;
+    assert_int_equal(rt_split(cfg, body.base, body.len, LP_PREC_NS, &NOW, &w), 0);
+    assert_int_equal(rt_npieces(&w, 0), (N + 2) / 3);
+    assert_int_equal(rt_npieces(&w, 1), N / 10000); /* the default maxrowlimit */
+    for (size_t i = 0; i < rt_npieces(&w, 0); i++) {
+        size_t nl;
+        rt_slice_t p = rt_piece(&w, 0, i, &nl);
+        char want[64];
+        snprintf(want, sizeof(want), "m,host=h%zu ", i * 3);
+        assert_int_equal(nl, i + 1 < rt_npieces(&w, 0) ? 3 : N - i * 3);
+        assert_true(p.len > strlen(want) && memcmp(p.base, want, strlen(want)) == 0);
+    }
+    rt_write_free(&w);
+    ubuf_free(&body);
+    cfg_release(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases),       cmocka_unit_test(test_slices_of_the_body),
         cmocka_unit_test(test_errors_text), cmocka_unit_test(test_nexts),
         cmocka_unit_test(test_cap),         cmocka_unit_test(test_many_lines_linear),
+        cmocka_unit_test(test_pieces),      cmocka_unit_test(test_many_pieces),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
