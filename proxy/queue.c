@@ -6,11 +6,10 @@
  * queue has its own lock). Replay runs on loop 0, driven by the health tick: a backend that is
  * healthy and has records, with no replay in flight and its retry time reached, gets its next batch.
  * A batch is read with dq_peek, consecutive WRITE records with the same (db, rp, precision) are
- * concatenated into one upstream write, and the batch is acknowledged (dq_ack) only after the
- * backend stored all of it: a crash in between replays it again (at least once; InfluxDB overwrites
- * an identical point with itself). A batch refused with a 4xx is narrowed down to its single
- * records, and a single refused record is moved to the `rejected` file. Anything else (5xx,
- * unreachable) waits `rewriteinterval` and tries again.
+ * concatenated into upstream writes of at most the backend's maxrowlimit lines, and the batch is acknowledged (dq_ack)
+ * only after the backend stored all of it: a crash in between replays it again (at least once; InfluxDB overwrites an
+ * identical point with itself). A batch refused with a 4xx is narrowed down to its single records, and a single refused
+ * record is moved to the `rejected` file. Anything else (5xx, unreachable) waits `rewriteinterval` and tries again.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -298,6 +297,14 @@ static int same_group(const dq_record_t *a, const dq_record_t *b)
            memcmp(a->precision.base, b->precision.base, a->precision.len) == 0;
 }
 
+static size_t count_newlines(const char *p, size_t len)
+{
+    size_t n = 0;
+    for (const char *end = p + len; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
+        n++;
+    return n;
+}
+
 /* Sends records [next_rec, group_end) of the batch as one request. */
 static void replay_next_group(size_t b, ip_thread_t *t)
 {
@@ -329,9 +336,15 @@ static void replay_next_group(size_t b, ip_thread_t *t)
         hu_form_add(&url, "db", db.base, db.len, &pool);
         hu_form_add(&url, "rp", first->rp.base, first->rp.len, &pool);
         hu_form_add(&url, "precision", first->precision.base, first->precision.len, &pool);
-        size_t i = r->next_rec;
-        for (; i < r->batch.n && same_group(first, &r->batch.recs[i]); i++)
+        /* no more than maxrowlimit lines in one write, as for the client's writes (newlines: at least the lines) */
+        size_t i = r->next_rec, lines = 0;
+        for (; i < r->batch.n && same_group(first, &r->batch.recs[i]); i++) {
+            size_t n = count_newlines(r->batch.recs[i].body.base, r->batch.recs[i].body.len);
+            if (i > r->next_rec && lines + n > be->maxrowlimit)
+                break;
+            lines += n;
             ubuf_append(&body, r->batch.recs[i].body.base, r->batch.recs[i].body.len);
+        }
         r->group_end = i;
     }
     ubuf_append(&url, "", 1);

@@ -935,6 +935,23 @@ def test_a_write_over_maxrowlimit_goes_upstream_in_pieces(redis, influxd, proxy)
     assert stored(d1, "pc") == stored(d2, "pc")
 
 
+def test_replay_sends_at_most_maxrowlimit_lines_a_write(redis, influxd, proxy):
+    """Queued writes are replayed in writes of no more than maxrowlimit lines too: five queued writes of 60 lines
+    for a backend with maxrowlimit 100 come back as five writes, not as one of 300 lines."""
+    d1 = influxd(dbs=["rl"])
+    node = proxy(redis, {"D1": {"url": d1.url, "maxrowlimit": 100, "checkinterval": 200, "rewriteinterval": 300}},
+                 {"_default_": ["D1"]})
+    d1.stop()
+    for k in range(5):
+        body = "".join("m,k=%d,n=%d v=%d %d\n" % (k, i, i, 10**9 + i) for i in range(60))
+        assert post_write(node, body, {"db": "rl"}).status_code == 204
+    assert node.meta()["queues"]["D1"]["records"] == 5
+    d1.start()  # its statistics start again from 0
+    wait_until(lambda: node.meta()["queues"]["D1"]["records"] == 0, 10, interval=0.2, what="the queue replayed")
+    assert count_points(d1, "rl") == 300
+    assert d1.write_requests() == 5
+
+
 def big_body(lines):
     """About 80 bytes a line."""
     return "".join("m,host=server%05d,region=somewhere-far v=%d.5,w=%di %d\n" % (i, i, i, 10**9 + i)
