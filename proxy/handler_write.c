@@ -259,9 +259,14 @@ static void respond(write_req_t *w)
         hu_send_empty(w->req, 204);
 Trace:
     if (w->cfg->node.writetracing) {
-        queued = 0;
-        for (size_t i = 0; i < w->ntargets; i++)
-            queued += w->targets[i].queued;
+        queued = 0; /* backends that hold some of the lines in their queue */
+        for (size_t i = 0, end; i < w->ntargets; i = end) {
+            int any = 0;
+            end = backend_end(w, i);
+            for (size_t j = i; j < end; j++)
+                any |= w->targets[j].queued;
+            queued += any;
+        }
         ip_log(IP_LOG_INFO,
                "write db=%.*s lines=%zu invalid=%zu targets=%zu writes=%zu stored=%zu queued=%zu in %llu ms",
                (int)w->db.len, w->db.base, w->rt.valid, w->rt.invalid, w->nbackends, w->ntargets, stored, queued,

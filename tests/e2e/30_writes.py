@@ -925,12 +925,15 @@ def test_a_write_over_maxrowlimit_goes_upstream_in_pieces(redis, influxd, proxy)
     maxrowlimit 100 as 11 writes, one with the default as one, and both store the same points (the receive time added
     once, before the cut)."""
     d1, d2 = influxd(dbs=["pc"]), influxd(dbs=["pc"])
-    node = proxy(redis, {"D1": {"url": d1.url, "maxrowlimit": 100}, "D2": {"url": d2.url}}, {"_default_": ["D1", "D2"]})
+    node = proxy(redis, {"D1": {"url": d1.url, "maxrowlimit": 100}, "D2": {"url": d2.url}}, {"_default_": ["D1", "D2"]},
+                 node_fields={"writetracing": 1})
     body = "".join("m,n=%d v=%d%s\n" % (i, i, " %d" % (10**9 + i) if i % 3 else "") for i in range(1050))
     before = d1.write_requests(), d2.write_requests()
     r = post_write(node, body, {"db": "pc"})
     assert r.status_code == 204, r.text
     assert (d1.write_requests() - before[0], d2.write_requests() - before[1]) == (11, 1)
+    wait_until(lambda: "lines=1050 invalid=0 targets=2 writes=12 stored=2 queued=0" in node.stderr(), 5,
+               what="the write traced")
     assert count_points(d1, "pc") == count_points(d2, "pc") == 1050
     assert stored(d1, "pc") == stored(d2, "pc")
 
