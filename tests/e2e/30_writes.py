@@ -1009,6 +1009,78 @@ def test_a_refusal_in_one_piece_is_influxds_answer_for_the_whole_body(cl, redis,
     assert node.meta()["queues"]["D1"]["records"] == 0
 
 
+class DroppingBackend:
+    """An HTTP server in this process standing for a backend that goes away in the middle of a client's write: /ping
+    answers 204; a /write whose body holds a line of a piece listed in `drop` gets its connection closed without an
+    answer, any other is kept (its lines in `lines`, in arrival order) and answered 204."""
+
+    def __init__(self, drop):
+        import http.server
+        import socketserver
+        import threading
+
+        fake = self
+        self.drop = set(drop)
+        self.lines = []
+        self.writes = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                lines = body.splitlines()
+                if any(ln.split(",p=")[1].split(" ")[0] in fake.drop for ln in lines):
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                fake.lines.extend(lines)
+                fake.writes += 1
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_HEAD = do_GET
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_pieces_a_backend_did_not_take_are_queued_alone(redis, proxy):
+    """A backend takes two pieces of a write and drops the connection on the two others: the client gets 204, only
+    the two lost pieces are queued, and their replay brings the backend every line once."""
+    fake = DroppingBackend(drop={"1", "3"})
+    try:
+        node = proxy(redis, {"F": {"url": fake.url, "maxrowlimit": 10, "checkinterval": 200, "rewriteinterval": 300,
+                                   "timeout": 2000}}, {"_default_": ["F"]})
+        want = ["m,p=%d v=%d %d" % (i // 10, i, 10**9 + i) for i in range(35)]
+        r = post_write(node, "\n".join(want) + "\n", {"db": "d"})
+        assert r.status_code == 204, r.text
+        assert sorted(fake.lines) == sorted(ln for ln in want if ln.split(",p=")[1][0] in "02")
+        assert node.meta()["queues"]["F"]["records"] == 2
+        fake.drop.clear()  # the backend is back
+        wait_until(lambda: node.meta()["queues"]["F"]["records"] == 0, 10, interval=0.2, what="the queue replayed")
+        assert sorted(fake.lines) == sorted(want)
+    finally:
+        fake.close()
+
+
 # ---- a connection while its answer is pending ---------------------------------------------------------------
 
 
