@@ -39,7 +39,7 @@ typedef struct st_target_t {
     int queued; /* its lines are in the backend's disk queue */
     up_class_t klass;
     int status;
-    char *body, *content_type, *influx_error, message[UP_MESSAGE_SIZE];
+    char *body, *content_type, *influx_error, *message; /* copies, made only when it did not store the lines */
     size_t body_len;
 } target_t;
 
@@ -68,6 +68,7 @@ static void on_dispose(void *p)
         free(t->body);
         free(t->content_type);
         free(t->influx_error);
+        free(t->message);
     }
     free(w->targets);
     if (w->rt_ready)
@@ -123,7 +124,9 @@ static void on_delivered(wb_waiter_t *waiter, const wb_result_t *res)
     t->status = res->status;
     if (res->klass == UP_OK)
         goto Done; /* nothing of the answer is used: no copies on the usual path */
-    snprintf(t->message, sizeof(t->message), "%s", res->message);
+    t->message = strdup(res->message != NULL ? res->message : "");
+    if (t->message == NULL)
+        abort();
     if (res->klass == UP_REFUSED) { /* send_refusal() may pass it on as it came */
         t->body = malloc(res->body_len + 1);
         if (t->body == NULL)
@@ -195,9 +198,10 @@ static int queue_target(write_req_t *w, target_t *t, char *msg, size_t cap, size
     }
     ip_log(IP_LOG_ERROR, "write for backend %s could not be queued: %s", b->name, dq_strerror(ret));
     if (*mlen < cap)
-        *mlen += (size_t)snprintf(msg + *mlen, cap - *mlen, "%sbackend %s did not store the write (%s) and %s",
-                                  *mlen ? "; " : "", b->name, t->done ? t->message : "its queue is not empty",
-                                  ret == DQ_EFULL ? "its disk queue is full" : "it could not be queued");
+        *mlen +=
+            (size_t)snprintf(msg + *mlen, cap - *mlen, "%sbackend %s did not store the write (%s) and %s",
+                             *mlen ? "; " : "", b->name, t->message != NULL ? t->message : "its queue is not empty",
+                             ret == DQ_EFULL ? "its disk queue is full" : "it could not be queued");
     return -1;
 }
 
@@ -248,7 +252,7 @@ static void respond(write_req_t *w)
         if (t->queued || (t->done && t->klass == UP_OK))
             continue;
         ip_log(t->klass == UP_REFUSED ? IP_LOG_WARN : IP_LOG_DEBUG, "write to backend %s failed, queueing it: %s",
-               w->cfg->backends[t->backend].name, t->message);
+               w->cfg->backends[t->backend].name, t->message != NULL ? t->message : "");
         failed |= queue_target(w, t, msg, sizeof(msg), &mlen) != 0;
     }
     if (failed)

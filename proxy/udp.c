@@ -40,7 +40,7 @@ typedef struct st_udp_target_t {
     wb_waiter_t waiter;
     int done;
     up_class_t klass;
-    char message[UP_MESSAGE_SIZE];
+    char *message; /* a copy, made only when it did not store the lines */
 } udp_target_t;
 
 struct st_udp_write_t {
@@ -110,6 +110,8 @@ static void finish(udp_write_t *w)
     }
     rt_write_free(&w->rt);
     cfg_release(w->cfg);
+    for (size_t i = 0; i < w->ntargets; i++)
+        free(w->targets[i].message);
     free(w->targets);
     free(w);
 }
@@ -119,7 +121,8 @@ static void on_delivered(wb_waiter_t *waiter, const wb_result_t *res)
     udp_target_t *t = H2O_STRUCT_FROM_MEMBER(udp_target_t, waiter, waiter);
     t->done = 1;
     t->klass = res->klass;
-    snprintf(t->message, sizeof(t->message), "%s", res->message);
+    if (res->klass != UP_OK && (t->message = strdup(res->message != NULL ? res->message : "")) == NULL)
+        abort();
     if (--t->w->pending == 0)
         finish(t->w);
 }
