@@ -24,6 +24,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 
 #include "influxql.h"
@@ -936,6 +937,323 @@ int iql_quote_ident(const char *name, size_t len, char *buf, size_t cap)
     buf[n++] = '"';
     buf[n] = '\0';
     return n > INT32_MAX ? -1 : (int)n;
+}
+
+/* ---- influxd's error for a statement it cannot start ------------------------------------------------------ */
+
+/* The length of the UTF-8 sequence at @p (at most @n bytes) as Go's decoder reads it: 1 for a byte that starts no
+ * valid sequence (read as U+FFFD). */
+static size_t go_rune_len(const unsigned char *p, size_t n)
+{
+    size_t len = p[0] < 0x80 ? 1 : p[0] < 0xc2 ? 0 : p[0] < 0xe0 ? 2 : p[0] < 0xf0 ? 3 : p[0] < 0xf5 ? 4 : 0;
+    if (len == 0 || len > n)
+        return 1;
+    for (size_t i = 1; i < len; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 1;
+    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) || (p[0] == 0xf0 && p[1] < 0x90) ||
+        (p[0] == 0xf4 && p[1] > 0x8f))
+        return 1;
+    return len;
+}
+
+/* The length of the white space character (Go's unicode.IsSpace) at @p, or 0. */
+static size_t go_space_len(const unsigned char *p, size_t n)
+{
+    if (n >= 1 && (p[0] == ' ' || (p[0] >= '\t' && p[0] <= '\r')))
+        return 1;
+    if (n >= 2 && p[0] == 0xc2 && (p[1] == 0x85 || p[1] == 0xa0))
+        return 2;
+    if (n >= 3 && p[0] == 0xe1 && p[1] == 0x9a && p[2] == 0x80) /* U+1680 */
+        return 3;
+    if (n >= 3 && p[0] == 0xe2 && p[1] == 0x80 && (p[2] <= 0x8a || p[2] == 0xa8 || p[2] == 0xa9 || p[2] == 0xaf))
+        return 3;                                               /* U+2000..200A, 2028, 2029, 202F */
+    if (n >= 3 && p[0] == 0xe2 && p[1] == 0x81 && p[2] == 0x9f) /* U+205F */
+        return 3;
+    if (n >= 3 && p[0] == 0xe3 && p[1] == 0x80 && p[2] == 0x80) /* U+3000 */
+        return 3;
+    return 0;
+}
+
+/* influxql's reader: "\r\n" and a lone '\r' are one '\n'. */
+typedef struct st_goreader_t {
+    const char *p, *end;
+    unsigned line, col;           /* of the next character, from 0 */
+    unsigned prev_line, prev_col; /* of the one before it (0, 0 at the start), where influxd places a string */
+} goreader_t;
+
+static int gr_peek(const goreader_t *r, size_t k) /* the byte k ahead, -1 past the end */
+{
+    return r->p + k < r->end ? (unsigned char)r->p[k] : -1;
+}
+
+static void gr_skip(goreader_t *r) /* one character */
+{
+    r->prev_line = r->line;
+    r->prev_col = r->col;
+    if (*r->p == '\r' || *r->p == '\n') {
+        r->p += *r->p == '\r' && gr_peek(r, 1) == '\n' ? 2 : 1;
+        r->line++;
+        r->col = 0;
+        return;
+    }
+    r->p += go_rune_len((const unsigned char *)r->p, (size_t)(r->end - r->p));
+    r->col++;
+}
+
+static int go_letter(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static int go_digit(int c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int go_ident_char(int c)
+{
+    return go_letter(c) || go_digit(c) || c == '_';
+}
+
+static void lit_add(char *lit, size_t *n, size_t cap, const char *s, size_t len)
+{
+    if (*n + len < cap) {
+        memcpy(lit + *n, s, len);
+        *n += len;
+    }
+    lit[*n] = '\0';
+}
+
+/* A quoted string or identifier at the reader (its quote next), as influxql's ScanString reads it: its text in @lit;
+ * returns 0, or 1 for an unterminated one (what was read in @lit), or 2 for a bad escape ("\x" in @lit, the place of
+ * x in *line, *col). */
+static int gr_quoted(goreader_t *r, char *lit, size_t *n, size_t cap, unsigned *line, unsigned *col)
+{
+    char end = *r->p;
+    gr_skip(r);
+    for (;;) {
+        int c = gr_peek(r, 0);
+        if (c == -1 || c == '\n' || c == '\r')
+            return 1;
+        if (c == end) {
+            gr_skip(r);
+            return 0;
+        }
+        if (c == '\\') {
+            int e = gr_peek(r, 1);
+            const char *rep = e == 'n' ? "\n" : e == '\\' ? "\\" : e == '"' ? "\"" : e == '\'' ? "'" : NULL;
+            gr_skip(r);
+            if (rep == NULL) {
+                *n = 0;
+                lit_add(lit, n, cap, "\\", 1);
+                if (e == '\r' || e == '\n') { /* the reader's one '\n' (at the end of the query, influxd adds a NUL) */
+                    lit_add(lit, n, cap, "\n", 1);
+                } else if (e != -1) {
+                    const char *at = r->p;
+                    size_t l = go_rune_len((const unsigned char *)at, (size_t)(r->end - at));
+                    lit_add(lit, n, cap, l == 1 && (unsigned char)*at >= 0x80 ? "\xef\xbf\xbd" : at,
+                            l == 1 && (unsigned char)*at >= 0x80 ? 3 : l);
+                }
+                *line = r->line;
+                *col = r->col;
+                return 2;
+            }
+            gr_skip(r);
+            lit_add(lit, n, cap, rep, 1);
+            continue;
+        }
+        const char *at = r->p;
+        gr_skip(r);
+        lit_add(lit, n, cap, at, (size_t)(r->p - at));
+    }
+}
+
+iql_slice_t iql_trim_space(const char *q, size_t len)
+{
+    size_t sp;
+    while ((sp = go_space_len((const unsigned char *)q, len)) != 0) {
+        q += sp;
+        len -= sp;
+    }
+    for (;;) { /* a space ends in its lead byte plus at most two continuation bytes; a lead byte is no continuation */
+        size_t k = 1;
+        while (k <= 3 && k <= len && go_space_len((const unsigned char *)q + len - k, k) != k)
+            k++;
+        if (k > 3 || k > len)
+            break;
+        len -= k;
+    }
+    return (iql_slice_t){q, len};
+}
+
+int iql_first_token_error(const char *q, size_t qlen, size_t off, char *err, size_t errcap)
+{
+    static const char *const keywords[] = {
+        "ALL",           "ALTER",        "ANALYZE",     "AND",          "ANY",         "AS",       "ASC",
+        "BEGIN",         "BY",           "CARDINALITY", "CONTINUOUS",   "CREATE",      "DATABASE", "DATABASES",
+        "DEFAULT",       "DELETE",       "DESC",        "DESTINATIONS", "DIAGNOSTICS", "DISTINCT", "DROP",
+        "DURATION",      "END",          "EVERY",       "EXACT",        "EXPLAIN",     "FALSE",    "FIELD",
+        "FOR",           "FROM",         "GRANT",       "GRANTS",       "GROUP",       "GROUPS",   "IN",
+        "INF",           "INSERT",       "INTO",        "KEY",          "KEYS",        "KILL",     "LIMIT",
+        "MEASUREMENT",   "MEASUREMENTS", "NAME",        "OFFSET",       "ON",          "OR",       "ORDER",
+        "PASSWORD",      "POLICIES",     "POLICY",      "PRIVILEGES",   "QUERIES",     "QUERY",    "READ",
+        "REPLICATION",   "RESAMPLE",     "RETENTION",   "REVOKE",       "SELECT",      "SERIES",   "SET",
+        "SHARD",         "SHARDS",       "SHOW",        "SLIMIT",       "SOFFSET",     "STATS",    "SUBSCRIPTION",
+        "SUBSCRIPTIONS", "TAG",          "TO",          "TRUE",         "USER",        "USERS",    "VALUES",
+        "WHERE",         "WITH",         "WRITE"};
+    static const char starts[] = " SELECT DELETE SHOW CREATE DROP EXPLAIN GRANT REVOKE ALTER SET KILL ";
+    static const char *const ops[] = {"=~", "!~", "!=", "<>", "<=", ">=", "::", "+", "-", "*", "/", "%",
+                                      "&",  "|",  "^",  "=",  "<",  ">",  "(",  ")", ",", ":", ";", "."};
+    static const char *const op_names[] = {"=~", "!~", "!=", "!=", "<=", ">=", "::", "+", "-", "*", "/", "%",
+                                           "&",  "|",  "^",  "=",  "<",  ">",  "(",  ")", ",", ":", ";", "."};
+    goreader_t r = {q, q + qlen, 0, 0, 0, 0};
+    char lit[256];
+    size_t n = 0, sp;
+    unsigned line, col;
+
+    lit[0] = '\0';
+    if (off > qlen)
+        return 0;
+    /* influxd counts places in the query it trimmed of white space (strings.TrimSpace) */
+    while ((sp = go_space_len((const unsigned char *)r.p, (size_t)(r.end - r.p))) != 0)
+        r.p += sp;
+    while (r.p < q + off) /* the place of the statement in the query */
+        gr_skip(&r);
+    for (;;) { /* blanks and comments */
+        int c = gr_peek(&r, 0);
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+            gr_skip(&r);
+        } else if (c == '-' && gr_peek(&r, 1) == '-') {
+            while (r.p < r.end && *r.p != '\n' && *r.p != '\r')
+                gr_skip(&r);
+        } else if (c == '/' && gr_peek(&r, 1) == '*') {
+            const char *close = NULL;
+            for (const char *p = r.p + 2; p + 1 < r.end && close == NULL; p++)
+                if (p[0] == '*' && p[1] == '/')
+                    close = p + 2;
+            if (close == NULL) {
+                line = r.line;
+                col = r.col;
+                lit_add(lit, &n, sizeof(lit), "ILLEGAL", 7);
+                goto Found;
+            }
+            while (r.p < close)
+                gr_skip(&r);
+        } else {
+            break;
+        }
+    }
+    if (r.p >= r.end)
+        return 0;
+    line = r.line;
+    col = r.col;
+    int c = gr_peek(&r, 0);
+    if (go_letter(c) || c == '_' || c == '"' || c == '$') {
+        int bare = c != '"', param = c == '$';
+        if (param) {
+            gr_skip(&r);
+            lit_add(lit, &n, sizeof(lit), "$", 1);
+        }
+        for (;;) {
+            c = gr_peek(&r, 0);
+            if (c == '"') { /* a quoted part ends the token, and only it is the name */
+                size_t qn = 0;
+                char ql[sizeof(lit)];
+                ql[0] = '\0';
+                unsigned bl = line, bc = col, sl = r.prev_line, sc = r.prev_col;
+                int ret = gr_quoted(&r, ql, &qn, sizeof(ql), &bl, &bc);
+                n = param ? 1 : 0;        /* "$" and the name, placed at the "$" */
+                if (ret != 0 && !param) { /* a bad escape is placed at itself, an open quote before itself */
+                    line = ret == 2 ? bl : sl;
+                    col = ret == 2 ? bc : sc;
+                }
+                lit_add(lit, &n, sizeof(lit), ql, qn);
+                if (n == 0) /* nothing read: influxd names the token */
+                    lit_add(lit, &n, sizeof(lit), ret == 1 ? "BADSTRING" : "IDENT", ret == 1 ? 9 : 5);
+                bare = 0;
+                break;
+            }
+            if (!go_ident_char(c))
+                break;
+            lit_add(lit, &n, sizeof(lit), r.p, 1);
+            gr_skip(&r);
+        }
+        if (bare && !param) {
+            char up[sizeof(lit)];
+            for (size_t i = 0; i <= n; i++)
+                up[i] = (char)toupper((unsigned char)lit[i]);
+            for (size_t i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++) {
+                if (strcmp(up, keywords[i]) != 0)
+                    continue;
+                char word[sizeof(up) + 2];
+                snprintf(word, sizeof(word), " %s ", up);
+                if (strstr(starts, word) != NULL)
+                    return 0;
+                n = 0;
+                lit_add(lit, &n, sizeof(lit), up, strlen(up));
+                break;
+            }
+        }
+    } else if (c == '\'') {
+        unsigned bl = line, bc = col;
+        line = r.prev_line; /* influxd places a string at the character before it */
+        col = r.prev_col;
+        int ret = gr_quoted(&r, lit, &n, sizeof(lit), &bl, &bc);
+        if (ret == 2) {
+            line = bl;
+            col = bc;
+        } else if (n == 0) {
+            lit_add(lit, &n, sizeof(lit), ret == 1 ? "BADSTRING" : "STRING", ret == 1 ? 9 : 6);
+        }
+    } else if (go_digit(c) || (c == '.' && go_digit(gr_peek(&r, 1)))) {
+        const char *s = r.p, *e = s;
+        int decimal = 0;
+        while (e < r.end && go_digit(*e))
+            e++;
+        if (e < r.end && *e == '.') {
+            decimal = 1;
+            if (e + 1 < r.end && go_digit(e[1]))
+                for (e++; e < r.end && go_digit(*e); e++)
+                    ;
+        }
+        if (!decimal) { /* a duration: a letter (or µ), then letters, µ and digits */
+            static const char micro[] = "\xc2\xb5";
+            int any = 0;
+            for (;;) {
+                if (e < r.end && (go_letter(*e) || (any && go_digit(*e))))
+                    e++;
+                else if (r.end - e >= 2 && memcmp(e, micro, 2) == 0)
+                    e += 2;
+                else
+                    break;
+                any = 1;
+            }
+        }
+        lit_add(lit, &n, sizeof(lit), s, (size_t)(e - s));
+    } else {
+        size_t i;
+        for (i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+            size_t l = strlen(ops[i]);
+            if ((size_t)(r.end - r.p) >= l && memcmp(r.p, ops[i], l) == 0)
+                break;
+        }
+        if (i < sizeof(ops) / sizeof(ops[0])) {
+            lit_add(lit, &n, sizeof(lit), op_names[i], strlen(op_names[i]));
+        } else { /* not a token: influxd names the character */
+            size_t l = go_rune_len((const unsigned char *)r.p, (size_t)(r.end - r.p));
+            if (l == 1 && (unsigned char)*r.p >= 0x80)
+                lit_add(lit, &n, sizeof(lit), "\xef\xbf\xbd", 3);
+            else
+                lit_add(lit, &n, sizeof(lit), r.p, l);
+        }
+    }
+Found:
+    util_errf(err, errcap,
+              "error parsing query: found %s, expected SELECT, DELETE, SHOW, CREATE, DROP, EXPLAIN, GRANT, REVOKE, "
+              "ALTER, SET, KILL at line %u, char %u",
+              lit, line + 1, col + 1);
+    return 1;
 }
 
 const char *iql_strerror(int code)

@@ -166,6 +166,16 @@ int iql_quote_ident(const char *name, size_t len, char *buf, size_t cap);
  * sets sharing no backend, the union of every backend's answer is what one influxd holding all the data gives. */
 int iql_show_mergeable(const iql_stmt_t *st);
 
+/* @q without the white space Go's strings.TrimSpace takes off both ends (Unicode spaces too), as influxd trims `q`. */
+iql_slice_t iql_trim_space(const char *q, size_t len);
+
+/* influxd's own error for a query whose statement at @q + @off (a slice from iql_split) starts with a token that starts
+ * no InfluxQL statement: "error parsing query: found X, expected SELECT, ... at line L, char C", X as influxd's
+ * scanner reads and names that token, L and C its place in the whole query (characters, not bytes). Returns 1 with
+ * the message in @err, or 0 when the first token is a statement keyword (influxd's error would then be about a later
+ * token, which only its full parser knows). */
+int iql_first_token_error(const char *q, size_t qlen, size_t off, char *err, size_t errcap);
+
 const char *iql_strerror(int code);
 const char *iql_class_name(iql_class_t cls);
 

@@ -837,10 +837,9 @@ static int read_params(query_req_t *q)
     }
     q->accept = header_value(req, H2O_TOKEN_ACCEPT);
     q->accept_encoding = header_value(req, H2O_TOKEN_ACCEPT_ENCODING);
-    size_t blank = 0;
-    while (blank < q->q.len && isspace((unsigned char)q->q.base[blank]))
-        blank++;
-    if (blank == q->q.len) { /* influxd trims q first */
+    iql_slice_t trimmed = iql_trim_space(q->q.base, q->q.len); /* as influxd reads it */
+    q->q = h2o_iovec_init(trimmed.ptr, trimmed.len);
+    if (q->q.len == 0) {
         hu_send_error(req, 400, "missing required parameter \"q\"");
         return -1;
     }
@@ -898,6 +897,9 @@ static int classify(query_req_t *q)
         iql_stmt_t *st = &q->cls[i];
         if (iql_classify(__atomic_load_n(&ip_server.iql, __ATOMIC_ACQUIRE), q->stmts[i].ptr, q->stmts[i].len, st, err,
                          sizeof(err)) != 0) {
+            /* no statement starts so: influxd's own words for it, if it would say it at the first token */
+            if (st->err == IQL_EPARSE && st->kind == IQL_K_UNKNOWN)
+                iql_first_token_error(q->q.base, q->q.len, (size_t)(q->stmts[i].ptr - q->q.base), err, sizeof(err));
             hu_send_error(q->req, 400, err);
             return -1;
         }

@@ -315,6 +315,20 @@ def test_unparsable_statement_rejected(cl):
     assert query_counts(cl.a, cl.b) == before
 
 
+@pytest.mark.parametrize("q", ["SELEC * FROM cpu", "select * from cpu; selec 1", "SELECT * FROM cpu;\r\n  \"foo\" x",
+                               "SELECT 'é' FROM cpu; FOO", "\u00a0\u2003 from cpu", "-- c\n /* c */ 10s", "<> x",
+                               "SELECT * FROM cpu; 'str'", "\"x\\q\" y", "\xff", "SELECT * FROM cpu; $p", "\"unterminated"])
+def test_statement_no_keyword_starts_is_influxds_error(cl, q):
+    """A statement that starts with no statement keyword: influxd's own words, the token as its scanner names it and its
+    place in the query (the whole request refused, nothing run)."""
+    before = query_counts(cl.a, cl.b)
+    got, want = pq(cl, q), query_raw(cl.r.url, q, db="q")
+    assert want.status_code == 400 and "error parsing query: found" in want.json()["error"], want.text
+    same_bytes(got, want)
+    assert got.headers.get("X-Influxdb-Error") == want.headers.get("X-Influxdb-Error")
+    assert query_counts(cl.a, cl.b) == before
+
+
 @pytest.mark.parametrize("q", ["", " \t\n "])
 def test_missing_q_is_influxd_error(cl, q):
     got = query_raw(cl.url, q, db="q")

@@ -3,7 +3,7 @@
  * iql_classify on every statement and on the whole input. Checks the contract rather than just
  * crashes: every slice lies inside the input, an accepted statement decodes all of its identifiers,
  * a rejection always carries a message, and a decoded name quoted back with iql_quote_ident parses
- * to the same name.
+ * to the same name. influxd's message for a statement no keyword starts, and Go's TrimSpace, over the same input.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -110,7 +110,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         check_classify(plain, stmts[i].ptr, stmts[i].len);
         check_classify(forbidding, stmts[i].ptr, stmts[i].len);
+        /* influxd's words for a statement no keyword starts: a message when there is one, a small buffer never
+         * overrun */
+        char msg[300], tiny[16];
+        memset(tiny, 'x', sizeof(tiny));
+        int r1 = iql_first_token_error(q, size, (size_t)(stmts[i].ptr - q), msg, sizeof(msg));
+        int r2 = iql_first_token_error(q, size, (size_t)(stmts[i].ptr - q), tiny, 8);
+        if (r1 != r2 ||
+            (r1 == 1 && (strncmp(msg, "error parsing query: found ", 27) != 0 || tiny[7] != '\0' || tiny[8] != 'x')))
+            abort();
     }
     check_classify(plain, q, size);
+    iql_slice_t t = iql_trim_space(q, size);
+    check_inside(&t, q, size);
+    if (t.len != 0 && is_blank((unsigned char)t.ptr[0]))
+        abort();
+    iql_first_token_error(q, size, size, err, sizeof(err));
     return 0;
 }

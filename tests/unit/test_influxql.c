@@ -990,6 +990,111 @@ static void test_messages(void **state)
     assert_string_equal(iql_class_name(IQL_FANOUT), "fanout");
 }
 
+/* influxd's answer to a query whose statement starts with no statement keyword, each case as a real influxd 1.6.7 words
+ * it: the token as its scanner reads and names it, the place in characters of the query it trimmed. The statement is
+ * the last of the query (after its last ';'). */
+static void test_first_token_error(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *q, *found; /* found: NULL when influxd would speak of a later token */
+        unsigned line, col;
+    } cases[] = {
+        {"SELEC * FROM cpu", "SELEC", 1, 1},
+        {"select * from cpu; selec 1", "selec", 1, 20},
+        {"SELECT * FROM cpu;\n  \"foo\" bar", "foo", 2, 3},
+        {"SELECT 'é' FROM x; FOO", "FOO", 1, 20},    /* characters, not bytes */
+        {"\xc2\xa0\xe2\x80\x83 \tFOO", "FOO", 1, 1}, /* the query is trimmed of Unicode spaces too */
+        {"-- c\n FOO", "FOO", 2, 2},
+        {"/* c */ FOO", "FOO", 1, 9},
+        {"/* open", "ILLEGAL", 1, 1},
+        {"from x", "FROM", 1, 1}, /* a keyword is named in capitals */
+        {"begin", "BEGIN", 1, 1},
+        {"true x", "TRUE", 1, 1},
+        {"_x y", "_x", 1, 1},
+        {"123 abc", "123", 1, 1},
+        {"1.5x", "1.5", 1, 1},
+        {"1. x", "1", 1, 1},
+        {".5 x", ".5", 1, 1},
+        {"10s x", "10s", 1, 1},
+        {"1e5", "1e5", 1, 1},
+        {"5\xc2\xb5s x", "5\xc2\xb5s", 1, 1},
+        {"( x", "(", 1, 1},
+        {"=~ x", "=~", 1, 1},
+        {"!~ x", "!~", 1, 1},
+        {"<> x", "!=", 1, 1},
+        {"<= x", "<=", 1, 1},
+        {":: x", "::", 1, 1},
+        {"! x", "!", 1, 1},
+        {"@ x", "@", 1, 1},
+        {"/re/ x", "/", 1, 1},
+        {"-5 x", "-", 1, 1},
+        {"$ x", "$", 1, 1},
+        {"$1 x", "$1", 1, 1},
+        {"$'x'", "$", 1, 1},
+        {"\xc3\x84\xc3\x96", "\xc3\x84", 1, 1},
+        {"\xff x", "\xef\xbf\xbd", 1, 1}, /* not UTF-8: U+FFFD */
+        {"\"foo", "foo", 1, 1},
+        {"\"fo\\\"o\" x", "fo\"o", 1, 1},
+        {"\"a\\nb\" x", "a\nb", 1, 1},
+        {"\"x\\q\" y", "\\q", 1, 4}, /* a bad escape, placed at the escaped character */
+        {"\"a\\\nb\" x", "\\\n", 1, 4},
+        {"\"\" x", "IDENT", 1, 1},
+        {"'a\\'b' x", "a'b", 1, 1},
+        {"'' x", "STRING", 1, 1},
+        {"x\"y\" z", "y", 1, 1},
+        /* a string is placed at the character before it */
+        {"SELECT * FROM cpu; 'str'", "str", 1, 19},
+        {"SELECT * FROM cpu;'str'", "str", 1, 18},
+        {"SELECT * FROM cpu; \"foo", "foo", 1, 19},
+        {"SELECT * FROM cpu; /* c */'s'", "s", 1, 26},
+        {"SELECT * FROM cpu;\r\n's'", "s", 1, 19},
+        {"SELECT 'é' FROM cpu;\n'str'", "str", 1, 21},
+        {"SELECT * FROM cpu; $'x'", "$", 1, 20},
+        /* statement keywords: influxd's error is about a later token */
+        {"SELECT", NULL, 0, 0},
+        {"show foo", NULL, 0, 0},
+        {"KILL QUERY 1", NULL, 0, 0},
+        {"  explain x", NULL, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *q = cases[i].q, *last = strrchr(q, ';');
+        size_t off = last != NULL ? (size_t)(last + 1 - q) : 0;
+        char err[512], want[512];
+        int ret = iql_first_token_error(q, strlen(q), off, err, sizeof(err));
+        if (cases[i].found == NULL) {
+            if (ret != 0)
+                fail_msg("case %zu [%s]: got [%s]", i, q, err);
+            continue;
+        }
+        snprintf(want, sizeof(want),
+                 "error parsing query: found %s, expected SELECT, DELETE, SHOW, CREATE, DROP, EXPLAIN, GRANT, REVOKE, "
+                 "ALTER, SET, KILL at line %u, char %u",
+                 cases[i].found, cases[i].line, cases[i].col);
+        if (ret != 1 || strcmp(err, want) != 0)
+            fail_msg("case %zu [%s]: expected [%s] got %d [%s]", i, q, want, ret, ret ? err : "");
+    }
+    /* Go's strings.TrimSpace */
+    static const struct {
+        const char *in, *out;
+    } trims[] = {
+        {"  x  ", "x"},
+        {"\t\r\n\v\fx y\n", "x y"},
+        {"\xc2\xa0\xc2\x85\xe2\x80\x83\xe3\x80\x80x\xe2\x80\xa8\xe2\x80\xaf", "x"},
+        {"\xe1\x9a\x80\xe2\x81\x9fx\xe2\x80\x8a", "x"},
+        {"x\xc2", "x\xc2"}, /* a broken sequence is no space */
+        {"\xa0x\x85", "\xa0x\x85"},
+        {"\xe2\x80\x8b x", "\xe2\x80\x8b x"}, /* U+200B is no space for Go */
+        {" \n ", ""},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof(trims) / sizeof(trims[0]); i++) {
+        iql_slice_t t = iql_trim_space(trims[i].in, strlen(trims[i].in));
+        if (t.len != strlen(trims[i].out) || memcmp(t.ptr, trims[i].out, t.len) != 0)
+            fail_msg("trim %zu: got [%.*s]", i, (int)t.len, t.ptr);
+    }
+}
+
 static void test_source_cap(void **state)
 {
     (void)state;
@@ -1041,21 +1146,14 @@ static int group_teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_classify_table),
-        cmocka_unit_test(test_split_table),
-        cmocka_unit_test(test_split_cap),
-        cmocka_unit_test(test_split_then_classify),
-        cmocka_unit_test(test_qualifiers),
-        cmocka_unit_test(test_db_extraction),
-        cmocka_unit_test(test_paging),
-        cmocka_unit_test(test_show_mergeable),
-        cmocka_unit_test(test_ident_copy),
-        cmocka_unit_test(test_quote_ident),
-        cmocka_unit_test(test_queryforbid),
-        cmocka_unit_test(test_invalid_pattern),
-        cmocka_unit_test(test_messages),
-        cmocka_unit_test(test_source_cap),
-        cmocka_unit_test(test_slices_and_length),
+        cmocka_unit_test(test_classify_table), cmocka_unit_test(test_split_table),
+        cmocka_unit_test(test_split_cap),      cmocka_unit_test(test_split_then_classify),
+        cmocka_unit_test(test_qualifiers),     cmocka_unit_test(test_db_extraction),
+        cmocka_unit_test(test_paging),         cmocka_unit_test(test_show_mergeable),
+        cmocka_unit_test(test_ident_copy),     cmocka_unit_test(test_quote_ident),
+        cmocka_unit_test(test_queryforbid),    cmocka_unit_test(test_invalid_pattern),
+        cmocka_unit_test(test_messages),       cmocka_unit_test(test_first_token_error),
+        cmocka_unit_test(test_source_cap),     cmocka_unit_test(test_slices_and_length),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
