@@ -29,14 +29,16 @@ PACE = 0.006  # seconds per request in the paced streams (1,000 requests: about 
 # ---- rig ----------------------------------------------------------------------------------------------
 
 
-def backend(i):
-    return {"url": i.url, "checkinterval": CHECK_MS, "rewriteinterval": REWRITE_MS, "timeout": 5000}
+def backend(i, **extra):
+    return dict({"url": i.url, "checkinterval": CHECK_MS, "rewriteinterval": REWRITE_MS, "timeout": 5000}, **extra)
 
 
-def two_backends(redis, influxd, proxy, node_fields=None):
-    """influxd a and b, both holding DB, behind one proxy with _default_ -> a,b, both seen healthy."""
+def two_backends(redis, influxd, proxy, node_fields=None, **extra):
+    """influxd a and b, both holding DB, behind one proxy with _default_ -> a,b, both seen healthy; @extra: more
+    fields of both backends."""
     a, b = influxd(dbs=[DB]), influxd(dbs=[DB])
-    p = proxy(redis, {"a": backend(a), "b": backend(b)}, {"_default_": ["a", "b"]}, node_fields=node_fields)
+    p = proxy(redis, {"a": backend(a, **extra), "b": backend(b, **extra)}, {"_default_": ["a", "b"]},
+              node_fields=node_fields)
     wait_healthy(p, {"a": True, "b": True})
     return a, b, p
 
@@ -154,11 +156,13 @@ def check_backends(streams, backends, expected=None, label=""):
 # ---- scenarios ----------------------------------------------------------------------------------------
 
 
-def test_backend_killed_mid_stream_and_restarted(redis, influxd, proxy):
+@pytest.mark.parametrize("maxrowlimit", [10000, 30], ids=["whole", "in-pieces"])
+def test_backend_killed_mid_stream_and_restarted(redis, influxd, proxy, maxrowlimit):
     """kill -9 of one replica at 30 % of the stream, restart on the same port and data at 60 %: both
     replicas end with exactly the acknowledged points. The stream is paced (about 6 s) so that writes
-    keep coming while a is down and while its queue replays."""
-    a, b, p = two_backends(redis, influxd, proxy)
+    keep coming while a is down and while its queue replays. With maxrowlimit 30 every request goes upstream in four
+    pieces, so the kill also catches requests of which a stored some pieces and lost others."""
+    a, b, p = two_backends(redis, influxd, proxy, maxrowlimit=maxrowlimit)
     s = Stream(p.url, DB, POINTS, LINES, pace=PACE).start()
     at_kill = s.wait_progress(0.3)
     a.kill()
