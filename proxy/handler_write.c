@@ -155,20 +155,69 @@ static void submit(write_req_t *w, size_t ti, ip_thread_t *thr)
               lp_precision_param(w->prec), w->consistency, &t->waiter);
 }
 
+/* influxd's partial write texts end in " dropped=N", then @tail: N, with where " dropped=" starts in *at; or -1. */
+static long long dropped_of(const char *s, size_t len, const char *tail, size_t *at)
+{
+    static const char key[] = " dropped=";
+    size_t tl = strlen(tail), end, d;
+    if (s == NULL || len < tl + sizeof(key) || memcmp(s + len - tl, tail, tl) != 0)
+        return -1;
+    end = len - tl;
+    for (d = end; d > 0 && s[d - 1] >= '0' && s[d - 1] <= '9' && end - d < 15; d--)
+        ;
+    if (d == end || d < sizeof(key) - 1 || memcmp(s + d - (sizeof(key) - 1), key, sizeof(key) - 1) != 0)
+        return -1;
+    *at = d - (sizeof(key) - 1);
+    return strtoll(s + d, NULL, 10);
+}
+
+/* @s with its dropped count (at @at, see dropped_of) replaced by @total, in the request's pool. */
+static h2o_iovec_t with_dropped(h2o_mem_pool_t *pool, const char *s, size_t len, size_t at, const char *tail,
+                                long long total)
+{
+    size_t tl = strlen(tail);
+    char *out = h2o_mem_alloc_pool(pool, at + 32 + tl);
+    memcpy(out, s, at);
+    int n = snprintf(out + at, 32, " dropped=%lld", total);
+    memcpy(out + at + (size_t)n, s + len - tl, tl);
+    return h2o_iovec_init(out, at + (size_t)n + tl);
+}
+
+/* The first refusal, as the backend gave it; when the backend refused several pieces with a partial write, influxd
+ * would have counted every dropped point in one answer: the counts are summed into the first one's text. */
 static void send_refusal(write_req_t *w, target_t *t)
 {
     h2o_req_t *req = w->req;
+    h2o_iovec_t body = h2o_iovec_init(t->body != NULL ? t->body : "", t->body_len);
+    h2o_iovec_t ierr = h2o_iovec_init(t->influx_error, t->influx_error != NULL ? strlen(t->influx_error) : 0);
+    size_t at_body, at_err, at;
+    long long total = dropped_of(body.base, body.len, "\"}\n", &at_body), pieces = total >= 0;
+
+    for (size_t i = 0; total >= 0 && i < w->ntargets; i++) {
+        target_t *o = &w->targets[i];
+        long long n;
+        if (o == t || o->backend != t->backend || !o->done || o->klass != UP_REFUSED || o->status != t->status ||
+            (n = dropped_of(o->body, o->body_len, "\"}\n", &at)) < 0)
+            continue;
+        total += n;
+        pieces++;
+    }
+    if (pieces > 1) {
+        body = with_dropped(&req->pool, body.base, body.len, at_body, "\"}\n", total);
+        if (dropped_of(ierr.base, ierr.len, "", &at_err) >= 0)
+            ierr = with_dropped(&req->pool, ierr.base, ierr.len, at_err, "", total);
+    }
     req->res.status = t->status;
     req->res.reason = hu_reason(t->status);
     hu_add_influx_headers(req);
     if (t->content_type != NULL)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, t->content_type,
                        strlen(t->content_type));
-    if (t->influx_error != NULL)
+    if (ierr.base != NULL)
         h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-influxdb-error"), 0, "X-Influxdb-Error",
-                              t->influx_error, strlen(t->influx_error));
-    req->res.content_length = t->body_len;
-    h2o_send_inline(req, t->body != NULL ? t->body : "", t->body_len);
+                              ierr.base, ierr.len);
+    req->res.content_length = body.len;
+    h2o_send_inline(req, body.base, body.len);
 }
 
 static void send_parse_errors(write_req_t *w, int partial)

@@ -1009,6 +1009,21 @@ def test_a_refusal_in_one_piece_is_influxds_answer_for_the_whole_body(cl, redis,
     assert node.meta()["queues"]["D1"]["records"] == 0
 
 
+def test_refusals_in_several_pieces_are_counted_as_influxd_counts_them(cl, redis, proxy):
+    """Field type conflicts in three pieces of a write: influxd answers one partial write that counts every dropped
+    point; the pieces' answers are summed into the first one's text (body and X-Influxdb-Error)."""
+    db, ref = cl.fresh_db(), cl.fresh_db("ref")
+    for d in (db, ref):
+        assert post_write(cl.a, "m f=1i 1\n", {"db": d}).status_code == 204
+    node = proxy(redis, {"D1": {"url": cl.a.url, "maxrowlimit": 100}}, {"_default_": ["D1"]}, node="pw3")
+    body = "".join("m v=%d%s %d\n" % (i, ",f=2.5" if i in (10, 150, 151, 240) else "", 10**9 + i) for i in range(250))
+    want = post_write(cl.a, body, {"db": ref})
+    assert want.status_code == 400 and want.json()["error"].endswith(" dropped=4"), want.text
+    r = post_write(node, body, {"db": db})
+    same_answer(r, want)
+    assert stored(cl.a, db) == stored(cl.a, ref)
+
+
 class DroppingBackend:
     """An HTTP server in this process standing for a backend that goes away in the middle of a client's write: /ping
     answers 204; a /write whose body holds a line of a piece listed in `drop` gets its connection closed without an
