@@ -945,16 +945,8 @@ int iql_quote_ident(const char *name, size_t len, char *buf, size_t cap)
  * valid sequence (read as U+FFFD). */
 static size_t go_rune_len(const unsigned char *p, size_t n)
 {
-    size_t len = p[0] < 0x80 ? 1 : p[0] < 0xc2 ? 0 : p[0] < 0xe0 ? 2 : p[0] < 0xf0 ? 3 : p[0] < 0xf5 ? 4 : 0;
-    if (len == 0 || len > n)
-        return 1;
-    for (size_t i = 1; i < len; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 1;
-    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) || (p[0] == 0xf0 && p[1] < 0x90) ||
-        (p[0] == 0xf4 && p[1] > 0x8f))
-        return 1;
-    return len;
+    size_t len = util_utf8_len(p, n);
+    return len != 0 ? len : 1;
 }
 
 /* The length of the white space character (Go's unicode.IsSpace) at @p, or 0. */

@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The length of the valid UTF-8 sequence at @p (at most @n bytes, n > 0): 1 for ASCII, 2 to 4, or 0 when it is not
+ * one (a stray continuation byte, an overlong form, a surrogate, past U+10FFFF, cut short). */
+size_t util_utf8_len(const void *p, size_t n);
+
 /* A growable buffer that never grows past `cap` bytes. Owns `base` (free with ubuf_free). */
 typedef struct st_ubuf_t {
     char *base;

@@ -88,21 +88,6 @@ void hu_send_json(h2o_req_t *req, int status, const char *json, size_t len)
     h2o_send_inline(req, json, len);
 }
 
-/* Length of the valid UTF-8 sequence at @p (at most @n bytes), or 0 when it is not one. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    size_t len = p[0] < 0xc2 ? 0 : p[0] < 0xe0 ? 2 : p[0] < 0xf0 ? 3 : p[0] < 0xf5 ? 4 : 0;
-    if (len == 0 || len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) || (p[0] == 0xf0 && p[1] < 0x90) ||
-        (p[0] == 0xf4 && p[1] > 0x8f))
-        return 0; /* overlong, surrogate, or past U+10FFFF */
-    return len;
-}
-
 /* Appends @s as a JSON string the way Go's encoding/json writes it (InfluxDB's errors): <, >, & and
  * U+2028/2029 escaped, control characters as \u00XX, invalid UTF-8 replaced by U+FFFD. */
 static void json_string_go(ubuf_t *u, const char *s, size_t len)
@@ -113,7 +98,7 @@ static void json_string_go(ubuf_t *u, const char *s, size_t len)
     for (size_t i = 0; i < len;) {
         unsigned char c = p[i];
         if (c >= 0x80) {
-            size_t l = utf8_len(p + i, len - i);
+            size_t l = util_utf8_len(p + i, len - i);
             if (l == 0) {
                 ubuf_append(u, "\\ufffd", 6);
                 i++;

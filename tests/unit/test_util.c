@@ -141,12 +141,39 @@ static void test_gzip_bad(void **state)
     ubuf_free(&z);
 }
 
+static void test_utf8_len(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *s;
+        size_t n, want;
+    } cases[] = {
+        {"a", 1, 1},
+        {"\xc3\xa9", 2, 2},         /* é */
+        {"\xe2\x80\x83", 3, 3},     /* U+2003 */
+        {"\xf0\x9f\x98\x80", 4, 4}, /* U+1F600 */
+        {"\xf4\x8f\xbf\xbf", 4, 4}, /* U+10FFFF */
+        {"\xc3\xa9", 1, 0},         /* cut short */
+        {"\x80", 1, 0},             /* a continuation byte alone */
+        {"\xc0\xaf", 2, 0},         /* overlong */
+        {"\xe0\x80\xaf", 3, 0},     /* overlong */
+        {"\xed\xa0\x80", 3, 0},     /* a surrogate */
+        {"\xf4\x90\x80\x80", 4, 0}, /* past U+10FFFF */
+        {"\xf5\x80\x80\x80", 4, 0},
+        {"\xc3x", 2, 0},
+        {"\xff", 1, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        if (util_utf8_len(cases[i].s, cases[i].n) != cases[i].want)
+            fail_msg("case %zu: got %zu", i, util_utf8_len(cases[i].s, cases[i].n));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ubuf_cap),  cmocka_unit_test(test_gzip_roundtrip),
         cmocka_unit_test(test_gzip_bomb), cmocka_unit_test(test_gzip_multi_member),
-        cmocka_unit_test(test_gzip_bad),
+        cmocka_unit_test(test_gzip_bad),  cmocka_unit_test(test_utf8_len),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
