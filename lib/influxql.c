@@ -85,7 +85,8 @@ static int skip_blanks(scanner_t *sc)
         if (is_space((unsigned char)*p)) {
             sc->p++;
         } else if (*p == '-' && p + 1 < sc->end && p[1] == '-') {
-            while (sc->p < sc->end && *sc->p != '\n')
+            /* to the end of the line; influxd's reader takes a lone '\r' for a line end too */
+            while (sc->p < sc->end && *sc->p != '\n' && *sc->p != '\r')
                 sc->p++;
         } else if (*p == '/' && !sc->regex_ok && p + 1 < sc->end && p[1] == '*') {
             const char *q = p + 2;

@@ -337,6 +337,12 @@ def test_missing_q_is_influxd_error(cl, q):
     assert got.json() == want.json()
 
 
+@pytest.mark.parametrize("q", ["-- c\rSHOW DATABASES", "SHOW DATABASES -- c\r;SHOW MEASUREMENTS"])
+def test_line_comment_ends_at_a_lone_cr_as_in_influxd(cl, q):
+    """influxd's reader takes a lone CR for a line end: what follows a comment on such a line is run, not skipped."""
+    same_bytes(pq(cl, q), query_raw(cl.r.url, q, db="q"))
+
+
 @pytest.mark.parametrize("q", [";", "-- nothing here", "/* nor here */ ;;"])
 @pytest.mark.parametrize("chunked", [None, "true"])
 def test_no_statement_is_influxds_empty_answer(cl, q, chunked):

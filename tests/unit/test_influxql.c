@@ -546,6 +546,10 @@ static const split_case_t split_cases[] = {
     {"/* a */ ; /* b */", 0, {NULL}},
     {"SELECT value FROM cpu -- x\n; SELECT value FROM mem", 2, {"SELECT value FROM cpu", "SELECT value FROM mem"}},
     {"SELECT value FROM cpu -- ; DROP DATABASE x", 1, {"SELECT value FROM cpu"}},
+    /* a lone CR ends a line comment too, as in influxd's reader */
+    {"-- c\rSHOW DATABASES", 1, {"SHOW DATABASES"}},
+    {"SHOW DATABASES -- c\r; SHOW MEASUREMENTS", 2, {"SHOW DATABASES", "SHOW MEASUREMENTS"}},
+    {"SHOW DATABASES -- c\r\n; SHOW MEASUREMENTS", 2, {"SHOW DATABASES", "SHOW MEASUREMENTS"}},
     {"SHOW DATABASES; /* x ; */ SHOW DATABASES", 2, {"SHOW DATABASES", "SHOW DATABASES"}},
     {"SELECT value FROM \"c;pu\"; SHOW DATABASES", 2, {"SELECT value FROM \"c;pu\"", "SHOW DATABASES"}},
     {"SELECT value FROM cpu WHERE host='a;b'", 1, {"SELECT value FROM cpu WHERE host='a;b'"}},
