@@ -265,31 +265,23 @@ static size_t backend_end(const write_req_t *w, size_t i)
 
 static void respond(write_req_t *w)
 {
-    size_t stored = 0, refused = 0, queued = 0;
+    size_t refused = 0, stored = 0, queued = 0;
     target_t *first_refusal = NULL;
     char msg[1024];
     size_t mlen = 0;
     int failed = 0;
 
-    /* per backend: stored every piece; holds some in its queue; refused some and lost none on the way */
     for (size_t i = 0, end; i < w->ntargets; i = end) {
-        int all_ok = 1, any_queued = 0, any_refused = 0, any_unreachable = 0;
-        end = backend_end(w, i);
-        for (size_t j = i; j < end; j++) {
-            target_t *t = &w->targets[j];
-            int ok = t->done && t->klass == UP_OK, ref = t->done && t->klass == UP_REFUSED;
-            all_ok &= ok;
-            any_queued |= t->queued;
-            any_refused |= ref;
-            any_unreachable |= t->done && !ok && !ref;
-            if (ref && first_refusal == NULL)
+        wb_verdict_t v = WB_VERDICT_INIT;
+        for (end = backend_end(w, i); i < end; i++) {
+            target_t *t = &w->targets[i];
+            wb_verdict_add(&v, t->done, t->klass, t->queued);
+            if (first_refusal == NULL && t->done && t->klass == UP_REFUSED)
                 first_refusal = t;
         }
-        stored += all_ok;
-        queued += any_queued;
-        refused += any_refused && !any_queued && !any_unreachable;
+        refused += wb_verdict_refused(&v);
     }
-    if (stored == 0 && queued == 0 && refused == w->nbackends) {
+    if (refused == w->nbackends) {
         /* every backend refused lines: they are the client's to fix, not ours to keep (what a backend stored of
          * them stays stored, as when influxd itself answers "partial write") */
         send_refusal(w, first_refusal);
@@ -312,13 +304,15 @@ static void respond(write_req_t *w)
         hu_send_empty(w->req, 204);
 Trace:
     if (w->cfg->node.writetracing) {
-        queued = 0; /* backends that hold some of the lines in their queue */
+        /* backends that stored every piece, and backends that hold some in their queue */
         for (size_t i = 0, end; i < w->ntargets; i = end) {
-            int any = 0;
-            end = backend_end(w, i);
-            for (size_t j = i; j < end; j++)
-                any |= w->targets[j].queued;
-            queued += any;
+            int all_ok = 1, any_queued = 0;
+            for (end = backend_end(w, i); i < end; i++) {
+                all_ok &= w->targets[i].done && w->targets[i].klass == UP_OK;
+                any_queued |= w->targets[i].queued;
+            }
+            stored += all_ok;
+            queued += any_queued;
         }
         ip_log(IP_LOG_INFO,
                "write db=%.*s lines=%zu invalid=%zu targets=%zu writes=%zu stored=%zu queued=%zu in %llu ms",

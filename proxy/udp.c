@@ -81,25 +81,20 @@ static void queue_lines(udp_write_t *w, udp_target_t *t)
 
 static void finish(udp_write_t *w)
 {
-    size_t backends = 0, stored = 0, refused = 0;
+    size_t backends = 0, refused = 0;
     const char *why = NULL; /* the first refusal */
-    /* per backend, as for HTTP: stored every piece; refused some and lost none on the way */
     for (size_t i = 0, end; i < w->ntargets; i = end) {
-        int all_ok = 1, any_refused = 0, any_lost = 0;
+        wb_verdict_t v = WB_VERDICT_INIT;
         for (end = i; end < w->ntargets && w->targets[end].backend == w->targets[i].backend; end++) {
             const udp_target_t *t = &w->targets[end];
-            int ok = t->done && t->klass == UP_OK, ref = t->done && t->klass == UP_REFUSED;
-            all_ok &= ok;
-            any_lost |= !ok && !ref;
-            if (ref && why == NULL)
+            wb_verdict_add(&v, t->done, t->klass, 0);
+            if (why == NULL && t->done && t->klass == UP_REFUSED)
                 why = t->message;
-            any_refused |= ref;
         }
         backends++;
-        stored += all_ok;
-        refused += any_refused && !any_lost;
+        refused += wb_verdict_refused(&v);
     }
-    if (backends != 0 && stored == 0 && refused == backends) {
+    if (backends != 0 && refused == backends) {
         /* as for HTTP: refused by every backend, the lines are the sender's to fix */
         __atomic_add_fetch(&U.refused_lines, w->rt.valid, __ATOMIC_RELAXED);
         rate_limited_warning("udp: backends refused a datagram: %s (bad lines so far: %llu, refused: %llu)", why);

@@ -45,6 +45,26 @@ struct st_wb_waiter_t {
     wb_batch_t *_batch;
 };
 
+/* One backend's pieces of a write, judged together (SPEC §6): the backend refused the write when it refused some
+ * pieces and settled every other one (stored it: none lost on the way, none held in its queue). Start from
+ * WB_VERDICT_INIT and add each piece. */
+typedef struct st_wb_verdict_t {
+    int refused_some, all_settled;
+} wb_verdict_t;
+#define WB_VERDICT_INIT ((wb_verdict_t){0, 1})
+
+static inline void wb_verdict_add(wb_verdict_t *v, int done, up_class_t klass, int queued)
+{
+    int settled = done && !queued && (klass == UP_OK || klass == UP_REFUSED);
+    v->refused_some |= done && klass == UP_REFUSED;
+    v->all_settled &= settled;
+}
+
+static inline int wb_verdict_refused(const wb_verdict_t *v)
+{
+    return v->refused_some && v->all_settled;
+}
+
 /* Queues @w's lines for backend @b of @cfg with the given /write parameters (db already the backend's own,
  * precision as the backend spells it). The callback runs exactly once on this loop unless
  * wb_cancel() is called first. @cfg must outlive the call; the batch keeps what it needs. */
