@@ -119,6 +119,18 @@ static void on_delivered(wb_waiter_t *waiter, const wb_result_t *res)
 {
     target_t *t = H2O_STRUCT_FROM_MEMBER(target_t, waiter, waiter);
     write_req_t *w = t->w;
+    if (wb_lost(res)) {
+        /* the backend's later pieces (waiting for this one) go behind it into the queue, not around it */
+        for (target_t *n = t + 1; n < w->targets + w->ntargets && n->backend == t->backend; n++) {
+            if (!wb_cancel(&n->waiter))
+                continue;
+            n->done = 1;
+            n->klass = UP_UNREACHABLE;
+            if ((n->message = strdup(res->message != NULL ? res->message : "")) == NULL)
+                abort();
+            w->pending--;
+        }
+    }
     t->done = 1;
     t->klass = res->klass;
     t->status = res->status;
@@ -151,6 +163,7 @@ static void submit(write_req_t *w, size_t ti, ip_thread_t *thr)
     t->waiter.len = t->lines.len;
     t->waiter.nlines = t->nlines;
     t->waiter.cb = on_delivered;
+    t->waiter.after = ti != 0 && t[-1].backend == t->backend ? &t[-1].waiter : NULL;
     wb_submit(thr, w->cfg, t->backend, *b->db != '\0' ? h2o_iovec_init(b->db, strlen(b->db)) : w->db, w->rp,
               lp_precision_param(w->prec), w->consistency, &t->waiter);
 }

@@ -114,12 +114,20 @@ static void finish(udp_write_t *w)
 static void on_delivered(wb_waiter_t *waiter, const wb_result_t *res)
 {
     udp_target_t *t = H2O_STRUCT_FROM_MEMBER(udp_target_t, waiter, waiter);
+    udp_write_t *w = t->w;
+    if (wb_lost(res)) /* as for HTTP: the backend's later pieces go behind this one into the queue */
+        for (udp_target_t *n = t + 1; n < w->targets + w->ntargets && n->backend == t->backend; n++)
+            if (wb_cancel(&n->waiter)) {
+                n->done = 1;
+                n->klass = UP_UNREACHABLE;
+                w->pending--;
+            }
     t->done = 1;
     t->klass = res->klass;
     if (res->klass != UP_OK && (t->message = strdup(res->message != NULL ? res->message : "")) == NULL)
         abort();
-    if (--t->w->pending == 0)
-        finish(t->w);
+    if (--w->pending == 0)
+        finish(w);
 }
 
 static void handle_datagram(const char *buf, size_t len)
@@ -181,6 +189,7 @@ static void handle_datagram(const char *buf, size_t len)
         t->waiter.len = t->lines.len;
         t->waiter.nlines = t->nlines;
         t->waiter.cb = on_delivered;
+        t->waiter.after = k != 0 && t[-1].backend == t->backend ? &t[-1].waiter : NULL;
         const char *db = *b->db != '\0' ? b->db : cfg->node.udpdb;
         wb_submit(U.thread, cfg, t->backend, h2o_iovec_init(db, strlen(db)),
                   h2o_iovec_init(cfg->node.udprp, strlen(cfg->node.udprp)), lp_precision_param(prec),

@@ -37,6 +37,7 @@ struct st_wb_batch_t {
     h2o_linklist_t _link; /* lane->pending, while pending */
     size_t nlines;
     size_t bytes;               /* of the waiters' lines */
+    size_t nafter;              /* waiters with an `after` */
     up_job_t *job;              /* while in flight */
     h2o_timeout_entry_t linger; /* linked while the batch is pending and younger than the lane's interval */
 };
@@ -172,15 +173,15 @@ static void on_linger_done(h2o_timeout_entry_t *entry)
     lane_free_if_idle(l);
 }
 
-/* A batch, pending at the end of the lane; it lingers if the lane has an interval. */
-static wb_batch_t *batch_new(wb_lane_t *l)
+/* A batch, pending before @pos (&l->pending: at the end) of the lane; it lingers if the lane has an interval. */
+static wb_batch_t *batch_new(wb_lane_t *l, h2o_linklist_t *pos)
 {
     wb_batch_t *b = calloc(1, sizeof(*b));
     if (b == NULL)
         abort();
     b->lane = l;
     h2o_linklist_init_anchor(&b->waiters);
-    h2o_linklist_insert(&l->pending, &b->_link);
+    h2o_linklist_insert(pos, &b->_link);
     b->linger.cb = on_linger_done;
     if (l->linger != NULL && !ip_server.stopping) /* a draining daemon sends what it has */
         h2o_timeout_link(l->thread->loop, l->linger, &b->linger);
@@ -200,7 +201,22 @@ static void add_waiter(wb_batch_t *b, wb_waiter_t *w)
     w->_batch = b;
     b->nlines += w->nlines;
     b->bytes += w->len;
+    b->nafter += w->after != NULL;
     h2o_linklist_insert(&b->waiters, &w->_link);
+}
+
+/* Whether a waiter of @b follows one that is still in another batch: one in flight, or one ahead of @b in the lane
+ * (batches leave in order, so never one behind it). */
+static int batch_waits(const wb_batch_t *b)
+{
+    if (b->nafter == 0)
+        return 0;
+    for (const h2o_linklist_t *n = b->waiters.next; n != &b->waiters; n = n->next) {
+        const wb_waiter_t *w = H2O_STRUCT_FROM_MEMBER(wb_waiter_t, _link, n);
+        if (w->after != NULL && w->after->_batch != NULL && w->after->_batch != b)
+            return 1;
+    }
+    return 0;
 }
 
 static void on_batch_done(up_job_t *job, void *cbdata);
@@ -256,6 +272,8 @@ static void lane_pump(wb_lane_t *l)
     uint64_t full = l->cfg->backends[l->backend].maxrowlimit;
     while (l->inflight < MAX_INFLIGHT && !h2o_linklist_is_empty(&l->pending)) {
         wb_batch_t *b = H2O_STRUCT_FROM_MEMBER(wb_batch_t, _link, l->pending.next);
+        if (batch_waits(b)) /* an earlier piece of one of its writes is not answered yet: it runs this again */
+            break;
         /* the last pending batch still has room: let it fill while one is in flight, or while it lingers */
         if (b->nlines < full && b->bytes < RT_PIECE_BYTES && b->_link.next == &l->pending &&
             !h2o_linklist_is_empty(&b->waiters) && (l->inflight != 0 || h2o_timeout_is_linked(&b->linger)))
@@ -302,11 +320,13 @@ static void batch_done(up_job_t *job, wb_batch_t *b)
     for (h2o_linklist_t *n = b->waiters.next; n != &b->waiters; n = n->next)
         nwaiters++;
     if (job->res.klass == UP_REFUSED && nwaiters > 1) {
-        /* the backend refused lines of the batch: find out whose, by sending each request's own */
+        /* the backend refused lines of the batch: find out whose, by sending each request's own, ahead of the batches
+         * that were waiting (later pieces of these writes may be among them) */
+        h2o_linklist_t *ahead = l->pending.next;
         while (!h2o_linklist_is_empty(&b->waiters)) {
             wb_waiter_t *w = H2O_STRUCT_FROM_MEMBER(wb_waiter_t, _link, b->waiters.next);
             h2o_linklist_unlink(&w->_link);
-            wb_batch_t *solo = batch_new(l);
+            wb_batch_t *solo = batch_new(l, ahead);
             if (h2o_timeout_is_linked(&solo->linger)) /* its lines have lingered once already */
                 h2o_timeout_unlink(&solo->linger);
             add_waiter(solo, w);
@@ -335,17 +355,22 @@ void wb_submit(ip_thread_t *thread, const cfg_t *cfg, size_t b, h2o_iovec_t db, 
         h2o_linklist_is_empty(&l->pending) ? NULL : H2O_STRUCT_FROM_MEMBER(wb_batch_t, _link, l->pending.prev);
 
     if (last == NULL || last->nlines + w->nlines > max || last->bytes + w->len > RT_PIECE_BYTES)
-        last = batch_new(l);
+        last = batch_new(l, &l->pending);
     add_waiter(last, w);
     lane_pump(l);
 }
 
-void wb_cancel(wb_waiter_t *w)
+int wb_cancel(wb_waiter_t *w)
 {
-    if (w->_batch == NULL)
-        return;
+    wb_batch_t *b = w->_batch;
+    if (b == NULL)
+        return 0;
     h2o_linklist_unlink(&w->_link);
+    b->nlines -= w->nlines;
+    b->bytes -= w->len;
+    b->nafter -= w->after != NULL;
     w->_batch = NULL;
+    return 1;
 }
 
 void wb_log_lingers(const cfg_t *cfg)

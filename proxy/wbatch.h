@@ -40,10 +40,22 @@ struct st_wb_waiter_t {
     size_t len;
     size_t nlines;
     wb_cb cb;
+    /* set by the caller, or NULL: the waiter of the previous piece of the same write for the same lane. These lines go
+     * upstream only once that waiter is no longer in a batch (answered or withdrawn), so a write's pieces reach the
+     * backend in their order, as its lines would in one write: the last of two points with the same series and time
+     * is the one kept. It must stay valid as long as this waiter is in a batch. */
+    wb_waiter_t *after;
     /* private */
     h2o_linklist_t _link;
     wb_batch_t *_batch;
 };
+
+/* Whether the backend may not have stored the lines of a waiter with outcome @res: no answer, or a 5xx. Its later
+ * pieces should then go behind it into the queue rather than upstream. */
+static inline int wb_lost(const wb_result_t *res)
+{
+    return res->klass != UP_OK && !(res->klass == UP_REFUSED && res->status < 500);
+}
 
 /* One backend's pieces of a write, judged together (SPEC §6): the backend refused the write when it refused some
  * pieces and settled every other one (stored it: none lost on the way, none held in its queue). Start from
@@ -71,8 +83,9 @@ static inline int wb_verdict_refused(const wb_verdict_t *v)
 void wb_submit(ip_thread_t *thread, const cfg_t *cfg, size_t b, h2o_iovec_t db, h2o_iovec_t rp, const char *precision,
                h2o_iovec_t consistency, wb_waiter_t *w);
 
-/* Withdraws a waiter whose callback has not run (its request went away). Safe to call twice. */
-void wb_cancel(wb_waiter_t *w);
+/* Withdraws a waiter whose callback has not run (its request went away, or its lines go elsewhere). Returns 1 when
+ * it was waiting, 0 when its callback has run or it was withdrawn already (a second call is harmless). */
+int wb_cancel(wb_waiter_t *w);
 
 /* Logs, for each backend with an `interval`, that its writes linger (a surprise to an operator whose configuration
  * came from the original proxy, where it was a flush period). */

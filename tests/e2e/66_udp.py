@@ -7,7 +7,7 @@ import time
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from helpers import free_port, wait_until
+from helpers import DroppingBackend, free_port, wait_until
 
 
 def metric(p, name, **labels):
@@ -88,6 +88,29 @@ def test_udp_datagram_over_maxrowlimit_goes_upstream_in_pieces(redis, influxd, p
     b.start()
     wait_until(lambda: len(points(b, "m")) == 25, 15, what="b's queue replayed")
     assert points(a, "m") == points(b, "m")
+
+
+def test_udp_pieces_go_up_in_order_and_behind_one_not_taken(redis, proxy):
+    """A datagram in three pieces, for a backend that takes 0.1 s to answer, takes the first piece and drops the
+    connection on the second: the pieces go up one at a time, the second and third are queued (the third not sent
+    around the second), and the replay brings the backend every line in the datagram's order."""
+    fake = DroppingBackend(drop={"1"}, hold=0.1)
+    try:
+        udp_port = free_port()
+        p = proxy(redis, {"F": {"url": fake.url, "maxrowlimit": 10, "checkinterval": 200, "rewriteinterval": 300,
+                                "timeout": 2000}}, {"_default_": ["F"]},
+                  node_fields={"udpaddr": "127.0.0.1:%d" % udp_port, "udpdb": "u"})
+        wait_until(lambda: p.meta()["backendStatus"]["F"] is True, 10, what="F healthy")
+        want = ["m,p=%d v=%d %d" % (i // 10, i, 10**9 + i) for i in range(25)]
+        send(udp_port, "\n".join(want) + "\n")
+        wait_until(lambda: p.meta()["queues"]["F"]["records"] == 2, 5, what="the second and third pieces queued")
+        assert fake.lines == want[:10]
+        fake.drop.clear()  # the backend is back
+        wait_until(lambda: p.meta()["queues"]["F"]["records"] == 0, 10, interval=0.2, what="the queue replayed")
+        assert fake.lines == want
+        assert all(nxt[0] >= prev[1] for prev, nxt in zip(fake.spans, fake.spans[1:])), fake.spans
+    finally:
+        fake.close()
 
 
 def test_udpaddr_without_udpdb_is_refused(redis, influxd, proxy):

@@ -279,6 +279,68 @@ class Influxd(Proc):
         return next(v["values"].get("writeReq", 0) for k, v in d.items() if k.startswith("httpd"))
 
 
+class DroppingBackend:
+    """An HTTP server in this process standing for a backend that goes away in the middle of a client's write: /ping
+    answers 204; a /write whose body holds a line of a piece listed in `drop` gets its connection closed without an
+    answer, any other is kept (its lines in `lines`, in arrival order) and answered 204 after `hold` seconds.
+    `spans` has (arrived, answered) monotonic times of each kept write, in arrival order."""
+
+    def __init__(self, drop, hold=0):
+        import http.server
+        import socketserver
+        import threading
+
+        fake = self
+        self.drop = set(drop)
+        self.lines = []
+        self.writes = 0
+        self.spans = []
+        lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                arrived = time.monotonic()
+                lines = body.splitlines()
+                if any(ln.split(",p=")[1].split(" ")[0] in fake.drop for ln in lines):
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                with lock:
+                    fake.lines.extend(lines)
+                    fake.writes += 1
+                time.sleep(fake.hold)
+                with lock:
+                    fake.spans.append((arrived, time.monotonic()))
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_HEAD = do_GET
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+
+        self.hold = hold
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
 # ---- config.py -----------------------------------------------------------------------------------------
 
 
