@@ -50,11 +50,13 @@ struct st_wb_waiter_t {
     wb_batch_t *_batch;
 };
 
-/* Whether the backend may not have stored the lines of a waiter with outcome @res: no answer, or a 5xx. Its later
- * pieces should then go behind it into the queue rather than upstream. */
+/* Whether the lines of a waiter with outcome @res are on their way to the backend's queue whatever the other pieces
+ * get: it did not answer. The later pieces of its write should then follow them there rather than go around them. A
+ * refusal (any status) is not such an outcome: influxd answers the same for every piece (a missing retention policy,
+ * say), and if each piece is refused the client gets that answer, with nothing queued, as from influxd. */
 static inline int wb_lost(const wb_result_t *res)
 {
-    return res->klass != UP_OK && !(res->klass == UP_REFUSED && res->status < 500);
+    return res->klass == UP_UNREACHABLE;
 }
 
 /* One backend's pieces of a write, judged together (SPEC §6): the backend refused the write when it refused some

@@ -476,6 +476,21 @@ def test_retention_policy_not_found_is_influxds_answer(cl):
     assert queue_records(cl.l1) == {"A": 0, "B": 0, "C": 0, "AO": 0}
 
 
+def test_retention_policy_not_found_for_a_write_in_pieces_is_influxds_answer(cl, redis, proxy):
+    """influxd refuses each piece of a write to a missing retention policy with 500: the client gets that answer, as
+    for one piece, and nothing is queued."""
+    db = cl.fresh_db()
+    node = proxy(redis, {"D1": {"url": cl.a.url, "maxrowlimit": 10}}, {"_default_": ["D1"]}, node="prp")
+    body = "".join("disk free=%d %d\n" % (i, 10**9 + i) for i in range(25))
+    want = post_write(cl.a, body, {"db": db, "rp": "nope"})
+    assert want.status_code == 500 and want.json() == {"error": "retention policy not found: nope"}, want.text
+    before = cl.a.write_requests()
+    r = post_write(node, body, {"db": db, "rp": "nope"})
+    same_answer(r, want)
+    assert cl.a.write_requests() - before == 3
+    assert node.meta()["queues"]["D1"]["records"] == 0
+
+
 @pytest.mark.parametrize("name", ["disk", "nul\x00m"])
 def test_field_type_conflict_everywhere_is_influxds_partial_write(cl, name):
     """Every backend refuses: influxd's answer, nothing queued. influxd quotes the measurement in its X-Influxdb-Error
