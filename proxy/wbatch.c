@@ -7,6 +7,11 @@
  * job only at send time, so a waiter that is cancelled while pending simply leaves the list. The lane keeps a reference
  * to the configuration snapshot it was made from.
  *
+ * Order: the pieces of one client write are consecutive waiters of a lane, each naming the one before it (`after`). A
+ * batch holding a piece leaves only once the piece before it is out of its batch (answered or withdrawn), and the
+ * lane sends its batches in order, so the head batch waiting for its turn holds back those behind it. The re-sends
+ * of a refused batch go ahead of every pending batch, where the later pieces of its writes may wait.
+ *
  * Linger: with the backend's `interval` (ms) above 0, a batch that is not full also waits until it is `interval` old
  * before it leaves, so light traffic makes fewer, larger writes at the cost of that much latency (each client still
  * has its answer only once its lines are stored). Every batch has its own entry in the thread's timeout of `interval`
