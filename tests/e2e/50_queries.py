@@ -793,6 +793,103 @@ def fake_backend():
         f.close()
 
 
+class CutBackend:
+    """A backend that goes away in the middle of its answers: /ping answers 204; /query gets a 200 head and the first
+    @sent bytes of a longer JSON answer (Content-Length, or chunked with @chunked), then the connection is closed."""
+
+    def __init__(self, sent, chunked=False):
+        import threading
+
+        self.sent, self.chunked, self.queries = sent, chunked, 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = "http://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.threading = threading
+        threading.Thread(target=self.accept, daemon=True).start()
+
+    def accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        buf = b""
+        with c:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                if head.split(b" ")[1].startswith(b"/ping"):
+                    c.sendall(b"HTTP/1.1 204 No Content\r\nX-Influxdb-Version: 1.6.7\r\n\r\n")
+                    continue
+                self.queries += 1
+                body = (b'{"results":[{"statement_id":0,"series":[{"name":"m","columns":["time","v"],"values":['
+                        + b"[1,1]," * (self.sent // 6))[:self.sent]
+                if self.chunked:
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              + (b"%x\r\n%s\r\n" % (len(body), body) if body else b""))
+                else:
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                              % (2 * len(body) + 100, body))
+                time.sleep(0.1)
+                return
+
+    def close(self):
+        self.sock.close()
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize("sent", [0, 100000])
+def test_backend_gone_before_the_answer_is_passed_on_fails_over(redis, influxd, proxy, sent, chunked):
+    """The first backend sends a 200 head and part of its answer, too little for the daemon to have begun passing it
+    on, then goes away: the next backend answers the query in full."""
+    cut = CutBackend(sent, chunked)
+    try:
+        y = influxd(dbs=["cf"])
+        assert y.write("m,host=y v=2i %d\n" % T0, "cf", precision="s").status_code == 204
+        p = proxy(redis, {"C": {"url": cut.url}, "Y": {"url": y.url}}, {"_default_": ["C", "Y"]})
+        wait_until(lambda: healthy(p, "C") and healthy(p, "Y"), 10, what="C and Y healthy")
+        assert host_of(pq_url(p, "SELECT * FROM m", "cf")) == "y"
+        assert cut.queries == 1
+    finally:
+        cut.close()
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_backend_gone_mid_answer_breaks_the_clients_answer(redis, proxy, chunked):
+    """A backend goes away after 2 MB of an answer the daemon has begun passing on: the client's answer ends without
+    its last chunk (an error for any HTTP client), never as a complete answer; the daemon goes on serving."""
+    cut = CutBackend(2 * 10**6, chunked)
+    try:
+        p = proxy(redis, {"C": {"url": cut.url}}, {"_default_": ["C"]})
+        wait_until(lambda: healthy(p, "C"), 10, what="C healthy")
+        s = socket.create_connection(("127.0.0.1", p.port))
+        s.sendall(b"GET /query?db=d&q=SELECT+*+FROM+m HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.settimeout(10)
+        got = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            got += d
+        head, _, body = got.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 "), head
+        assert b"transfer-encoding: chunked" in head.lower(), head
+        assert len(body) > 10**6 and not body.endswith(b"\r\n0\r\n\r\n"), body[-100:]
+        with pytest.raises(requests.exceptions.ChunkedEncodingError):
+            requests.get(p.url + "/query", params={"db": "d", "q": "SELECT * FROM m"}, timeout=10).content
+        assert requests.get(p.url + "/ping", timeout=5).status_code == 204
+    finally:
+        cut.close()
+
+
 def test_first_query_after_start_finds_the_backend_healthy(redis, proxy, fake_backend):
     """A node takes requests only once its first health checks have answered: a backend slow to answer its first
     ping is not "no healthy backend" for the queries that come right after start-up."""
