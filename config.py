@@ -19,7 +19,7 @@ Runs with the system interpreter (/usr/bin/python3) and Debian's python3-redis; 
 # ---------------------------------------------------------------------------------------------------
 # The cluster. Backend fields: url (required), db, zone, interval, timeout, timeoutquery, maxrowlimit,
 # checkinterval, rewriteinterval, writeonly, username, password, gzip, insecure. Times are in ms;
-# maxrowlimit is the most lines one upstream write carries (a bigger client write goes in pieces);
+# maxrowlimit is the most lines one upstream write carries (a bigger client write goes in pieces, in order);
 # interval > 0 makes a write batch with fewer than maxrowlimit lines wait that long for more lines (and
 # its clients for their answer): leave it at 0 for writes that leave at once.
 BACKENDS = {
