@@ -8,8 +8,10 @@
  * A batch is read with dq_peek, consecutive WRITE records with the same (db, rp, precision) are
  * concatenated into upstream writes of at most the backend's maxrowlimit lines, and the batch is acknowledged (dq_ack)
  * only after the backend stored all of it: a crash in between replays it again (at least once; InfluxDB overwrites an
- * identical point with itself). A batch refused with a 4xx is narrowed down to its single records, and a single refused
- * record is moved to the `rejected` file. Anything else (5xx, unreachable) waits `rewriteinterval` and tries again.
+ * identical point with itself). When a write of the batch fails, the records of the writes before it, which the backend
+ * stored, are acknowledged at once, so that they are not sent again. A write refused with a 4xx is narrowed down to its
+ * single records (sent one at a time), and a single refused record is moved to the `rejected` file. Anything else (5xx,
+ * unreachable) waits `rewriteinterval` and tries again.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -35,8 +37,8 @@ typedef struct st_replay_t {
     size_t group_end; /* end of the group in flight */
     up_job_t *job;
     uint64_t next_attempt_ms;
-    size_t limit; /* records per batch: REPLAY_MAX_RECORDS, or 1 while isolating a refused record */
-    int failing;  /* a "replay failing" line was logged; say when it recovers */
+    size_t isolate; /* records still to send one at a time, to find which of a refused write's the backend refuses */
+    int failing;    /* a "replay failing" line was logged; say when it recovers */
     uint64_t replayed_records;
 } replay_t;
 
@@ -115,7 +117,6 @@ int ip_queue_open_slot(size_t s, const char *name, char *err, size_t errcap)
     uint64_t pending = dq_pending(Q.q[s]);
     if (pending != 0)
         ip_log(IP_LOG_INFO, "queue %s: %llu records to replay", name, (unsigned long long)pending);
-    Q.rp[s].limit = REPLAY_MAX_RECORDS;
     return 0;
 }
 
@@ -208,6 +209,39 @@ static const cfg_backend_t *backend_of(size_t s)
     return Q.cfg != NULL && Q.idx[s] >= 0 ? &Q.cfg->backends[Q.idx[s]] : NULL;
 }
 
+/* Consumes the first @n records of the queue, which the batch in hand began with: acknowledged (stored), or moved to
+ * the rejected file with @reject. Disposes of the batch in hand. */
+static void consume(size_t b, size_t n, bool reject)
+{
+    replay_t *r = &Q.rp[b];
+    const char *name = ip_backend_name(b);
+
+    batch_done(b);
+    /* the same records again, no more (the cursor has not moved: this loop is the queue's only reader) */
+    int ret = dq_peek(Q.q[b], n, REPLAY_MAX_BYTES, &r->batch);
+    if (ret > 0) {
+        ret = reject ? dq_reject(Q.q[b], &r->batch) : dq_ack(Q.q[b], &r->batch);
+        if (ret == 0 && !reject) {
+            r->replayed_records += r->batch.n;
+            ip_count(b, records_replayed, r->batch.n);
+        }
+    }
+    if (ret < 0)
+        ip_log(IP_LOG_ERROR, "queue %s: cannot record replay progress: %s", name, dq_strerror(ret));
+    batch_done(b);
+}
+
+/* Acknowledges the records of the batch in hand that the backend stored (the writes before the one that failed), and
+ * disposes of the batch. */
+static void keep_progress(size_t b)
+{
+    replay_t *r = &Q.rp[b];
+    if (r->have_batch && r->next_rec != 0)
+        consume(b, r->next_rec, false);
+    else
+        batch_done(b);
+}
+
 static void retry_later(size_t b, const char *why)
 {
     replay_t *r = &Q.rp[b];
@@ -218,7 +252,7 @@ static void retry_later(size_t b, const char *why)
                (unsigned long long)interval, why);
     r->failing = 1;
     r->next_attempt_ms = ip_now_ms() + interval;
-    batch_done(b);
+    keep_progress(b);
 }
 
 /* A refusal the backend gives again however long the replay waits: a 4xx, and the 500 influxd 1.x answers a write to a
@@ -262,7 +296,7 @@ static void on_replayed(up_job_t *job, void *cbdata)
         if (r->failing)
             ip_log(IP_LOG_INFO, "replay to %s resumed", name);
         r->failing = 0;
-        r->limit = REPLAY_MAX_RECORDS;
+        r->isolate -= r->isolate != 0;
         batch_done(b);
         if (dq_pending(Q.q[b]) == 0)
             ip_log(IP_LOG_INFO, "queue %s: replay complete (%llu records so far)", name,
@@ -272,17 +306,17 @@ static void on_replayed(up_job_t *job, void *cbdata)
         return;
     }
     if (refused_for_good(&job->res)) {
-        if (r->batch.n > 1) {
-            /* find the refused record: replay one record at a time until past it */
-            r->limit = 1;
-            batch_done(b);
-            ip_replay_start(b, t);
-            return;
+        size_t group = r->group_end - r->next_rec;
+        keep_progress(b); /* the writes before this one were stored */
+        if (group > 1) {
+            /* find the refused record: send this write's records one at a time */
+            r->isolate = group;
+        } else {
+            consume(b, 1, true);
+            ip_log(IP_LOG_ERROR, "replay to %s: backend refused a queued write (%s); moved to the rejected file", name,
+                   job->res.message);
+            r->isolate -= r->isolate != 0;
         }
-        int ret = dq_reject(Q.q[b], &r->batch);
-        ip_log(IP_LOG_ERROR, "replay to %s: backend refused a queued write (%s); moved to the rejected file%s%s", name,
-               job->res.message, ret != 0 ? ": " : "", ret != 0 ? dq_strerror(ret) : "");
-        batch_done(b);
         ip_replay_start(b, t);
         return;
     }
@@ -372,7 +406,7 @@ void ip_replay_start(size_t b, ip_thread_t *t)
     replay_t *r = &Q.rp[b];
     if (r->job != NULL || r->have_batch || ip_server.stopping || backend_of(b) == NULL)
         return;
-    int n = dq_peek(Q.q[b], r->limit, REPLAY_MAX_BYTES, &r->batch);
+    int n = dq_peek(Q.q[b], r->isolate != 0 ? 1 : REPLAY_MAX_RECORDS, REPLAY_MAX_BYTES, &r->batch);
     if (n <= 0) {
         if (n < 0)
             ip_log(IP_LOG_ERROR, "queue %s: cannot read: %s", ip_backend_name(b), dq_strerror(n));

@@ -926,6 +926,31 @@ def test_queued_writes_survive_sigkill_of_the_proxy(cl, redis, influxd, proxy):
     wait_until(lambda: node.meta()["queues"]["D2"]["records"] == 0, 5, what="D2 queue empty")
 
 
+def test_replay_past_refused_records_sends_no_stored_record_again(redis, influxd, proxy):
+    """200 writes queued while the backend was down, every tenth to a database it does not have and four with a field
+    type conflict: the replay stores the others and moves the 24 refused ones aside, sending every record once, and
+    the records of a write the backend refused once more one at a time. It never goes back over records that were
+    stored (that made it quadratic: minutes for a queue with many refused records)."""
+    d1 = influxd(dbs=["rr"])
+    node = proxy(redis, {"D1": {"url": d1.url, "checkinterval": 200, "rewriteinterval": 300}}, {"_default_": ["D1"]})
+    wait_until(lambda: node.meta()["backendStatus"]["D1"] is True, 10, what="D1 healthy")
+    d1.stop()
+    conflicts = {25, 75, 125, 175}
+    for i in range(200):
+        line = "m v=%s %d\n" % ('"s"' if i in conflicts else "%d.5" % i, 10**9 + i)
+        assert post_write(node, line, {"db": "nosuch" if i % 10 == 9 else "rr"}).status_code == 204
+    assert node.meta()["queues"]["D1"]["records"] == 200
+    d1.start()
+    q = wait_until(lambda: (lambda q: q["records"] == 0 and q)(node.meta()["queues"]["D1"]), 30, interval=0.2,
+                   what="the queue replayed")
+    assert q["rejected"] == 24, q
+    assert stored(d1, "rr") == {"m": [(10**9 + i, {"v": i + 0.5}) for i in range(200)
+                                      if i % 10 != 9 and i not in conflicts]}
+    # 20 writes of 9 records, 20 of one refused record, and 9 single records for each write holding a conflict
+    assert d1.write_requests() <= 20 + 20 + 4 * 9 + 2, d1.write_requests()
+    assert node.meta()["stats"]["D1"]["records_replayed"] == 176
+
+
 # ---- upstream writes in pieces (maxrowlimit) -------------------------------------------------------------------
 
 
