@@ -210,11 +210,10 @@ static const cfg_backend_t *backend_of(size_t s)
 }
 
 /* Consumes the first @n records of the queue, which the batch in hand began with: acknowledged (stored), or moved to
- * the rejected file with @reject. Disposes of the batch in hand. */
-static void consume(size_t b, size_t n, bool reject)
+ * the rejected file with @reject. Disposes of the batch in hand. Returns 0 or a DQ_E* code (logged for an ack). */
+static int consume(size_t b, size_t n, bool reject)
 {
     replay_t *r = &Q.rp[b];
-    const char *name = ip_backend_name(b);
 
     batch_done(b);
     /* the same records again, no more (the cursor has not moved: this loop is the queue's only reader) */
@@ -226,9 +225,10 @@ static void consume(size_t b, size_t n, bool reject)
             ip_count(b, records_replayed, r->batch.n);
         }
     }
-    if (ret < 0)
-        ip_log(IP_LOG_ERROR, "queue %s: cannot record replay progress: %s", name, dq_strerror(ret));
+    if (ret < 0 && !reject)
+        ip_log(IP_LOG_ERROR, "queue %s: cannot record replay progress: %s", ip_backend_name(b), dq_strerror(ret));
     batch_done(b);
+    return ret < 0 ? ret : 0;
 }
 
 /* Acknowledges the records of the batch in hand that the backend stored (the writes before the one that failed), and
@@ -312,9 +312,9 @@ static void on_replayed(up_job_t *job, void *cbdata)
             /* find the refused record: send this write's records one at a time */
             r->isolate = group;
         } else {
-            consume(b, 1, true);
-            ip_log(IP_LOG_ERROR, "replay to %s: backend refused a queued write (%s); moved to the rejected file", name,
-                   job->res.message);
+            int ret = consume(b, 1, true);
+            ip_log(IP_LOG_ERROR, "replay to %s: backend refused a queued write (%s); moved to the rejected file%s%s",
+                   name, job->res.message, ret != 0 ? ": " : "", ret != 0 ? dq_strerror(ret) : "");
             r->isolate -= r->isolate != 0;
         }
         ip_replay_start(b, t);
