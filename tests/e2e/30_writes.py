@@ -19,7 +19,8 @@ import urllib.parse
 import pytest
 import requests
 
-from helpers import DroppingBackend, cpu_seconds, free_port, http_request, read_responses, wait_until
+from helpers import (DroppingBackend, cpu_seconds, free_port, http_request, read_responses, read_to_close,
+                     wait_until)
 
 PRECISION_NS = {"n": 1, "ns": 1, "u": 1000, "us": 1000, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
                 "h": 3600 * 10**9}
@@ -1174,13 +1175,7 @@ def test_write_answered_then_connection_closed(cl, version, connection):
     s = socket.create_connection(("127.0.0.1", cl.l1.port))
     s.sendall(b"POST /write?db=%s HTTP/%s\r\nHost: t\r\n%sContent-Length: %d\r\n\r\n" %
               (db.encode(), version.encode(), connection.encode(), len(body)) + body)
-    s.settimeout(10)
-    got = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        got += chunk
+    got = read_to_close(s)
     s.close()
     assert got.split(b"\r\n", 1)[0].endswith(b"204 No Content"), got
     assert stored(cl.a, db) == {"closing": [(10**9, {"value": 1.0, "v": version})]}

@@ -21,7 +21,7 @@ import pytest
 import requests
 
 from helpers import (cpu_seconds, http_request, influxd_query_requests, proc_status_kb, query_raw, read_responses,
-                     wait_until)
+                     read_to_close, wait_until)
 
 T0 = 1700000000  # seconds; every point has an explicit timestamp
 DBS = ("q", "probe", "other", "big")
@@ -872,14 +872,7 @@ def test_backend_gone_mid_answer_breaks_the_clients_answer(redis, proxy, chunked
         wait_until(lambda: healthy(p, "C"), 10, what="C healthy")
         s = socket.create_connection(("127.0.0.1", p.port))
         s.sendall(b"GET /query?db=d&q=SELECT+*+FROM+m HTTP/1.1\r\nHost: x\r\n\r\n")
-        s.settimeout(10)
-        got = b""
-        while True:
-            d = s.recv(65536)
-            if not d:
-                break
-            got += d
-        head, _, body = got.partition(b"\r\n\r\n")
+        head, _, body = read_to_close(s).partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 200 "), head
         assert b"transfer-encoding: chunked" in head.lower(), head
         assert len(body) > 10**6 and not body.endswith(b"\r\n0\r\n\r\n"), body[-100:]

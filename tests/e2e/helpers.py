@@ -525,6 +525,17 @@ def read_responses(sock, n, timeout=10):
     return out
 
 
+def read_to_close(sock, timeout=10):
+    """Everything @sock receives until the peer closes it."""
+    sock.settimeout(timeout)
+    got = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return got
+        got += chunk
+
+
 def cpu_seconds(pid):
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
