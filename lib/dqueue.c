@@ -1216,6 +1216,18 @@ int dq_reject(dq_t *q, const dq_batch_t *b)
     return ret != 0 ? ret : ret2;
 }
 
+void dq_batch_keep(dq_batch_t *b, size_t n)
+{
+    if (n >= b->n)
+        return;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += dq_frame_size(&b->recs[i]); /* the frame as dq_append wrote it */
+    b->n = n;
+    b->bytes = bytes;
+    b->_end = b->_start + bytes;
+}
+
 void dq_batch_dispose(dq_batch_t *b)
 {
     free(b->_buf);

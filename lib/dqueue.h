@@ -148,6 +148,10 @@ int dq_ack(dq_t *q, const dq_batch_t *b);
  * (if writing the rejected file failed, the batch is not consumed and the call can be retried). */
 int dq_reject(dq_t *q, const dq_batch_t *b);
 
+/* Keeps only the first @n records of batch @b (none are dropped when n >= b->n), so that dq_ack or dq_reject then
+ * consumes just them: for a batch the caller dealt with in part. No I/O. */
+void dq_batch_keep(dq_batch_t *b, size_t n);
+
 /* Frees the batch's memory and zeroes it. */
 void dq_batch_dispose(dq_batch_t *b);
 

@@ -119,18 +119,6 @@ static void on_delivered(wb_waiter_t *waiter, const wb_result_t *res)
 {
     target_t *t = H2O_STRUCT_FROM_MEMBER(target_t, waiter, waiter);
     write_req_t *w = t->w;
-    if (wb_lost(res)) {
-        /* the backend's later pieces (waiting for this one) go behind it into the queue, not around it */
-        for (target_t *n = t + 1; n < w->targets + w->ntargets && n->backend == t->backend; n++) {
-            if (!wb_cancel(&n->waiter))
-                continue;
-            n->done = 1;
-            n->klass = UP_UNREACHABLE;
-            if ((n->message = strdup(res->message != NULL ? res->message : "")) == NULL)
-                abort();
-            w->pending--;
-        }
-    }
     t->done = 1;
     t->klass = res->klass;
     t->status = res->status;

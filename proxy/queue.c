@@ -209,16 +209,18 @@ static const cfg_backend_t *backend_of(size_t s)
     return Q.cfg != NULL && Q.idx[s] >= 0 ? &Q.cfg->backends[Q.idx[s]] : NULL;
 }
 
-/* Consumes the first @n records of the queue, which the batch in hand began with: acknowledged (stored), or moved to
- * the rejected file with @reject. Disposes of the batch in hand. Returns 0 or a DQ_E* code (logged for an ack). */
+/* Consumes the first @n records of the queue: acknowledged (stored), or moved to the rejected file with @reject. They
+ * are those the batch in hand begins with, or read again when there is none. Disposes of the batch. Returns 0 or a
+ * DQ_E* code (logged for an ack). */
 static int consume(size_t b, size_t n, bool reject)
 {
     replay_t *r = &Q.rp[b];
+    int ret = 0;
 
-    batch_done(b);
-    /* the same records again, no more (the cursor has not moved: this loop is the queue's only reader) */
-    int ret = dq_peek(Q.q[b], n, REPLAY_MAX_BYTES, &r->batch);
-    if (ret > 0) {
+    if (!r->have_batch) /* the same records again (the cursor has not moved: this loop is the queue's only reader) */
+        r->have_batch = (ret = dq_peek(Q.q[b], n, REPLAY_MAX_BYTES, &r->batch)) > 0;
+    if (r->have_batch) {
+        dq_batch_keep(&r->batch, n);
         ret = reject ? dq_reject(Q.q[b], &r->batch) : dq_ack(Q.q[b], &r->batch);
         if (ret == 0 && !reject) {
             r->replayed_records += r->batch.n;
@@ -231,15 +233,13 @@ static int consume(size_t b, size_t n, bool reject)
     return ret < 0 ? ret : 0;
 }
 
-/* Acknowledges the records of the batch in hand that the backend stored (the writes before the one that failed), and
- * disposes of the batch. */
+/* Acknowledges the records of the batch in hand that the backend stored (those of the writes before the one that
+ * failed), and then disposes of the batch; keeps it when there are none. */
 static void keep_progress(size_t b)
 {
     replay_t *r = &Q.rp[b];
     if (r->have_batch && r->next_rec != 0)
         consume(b, r->next_rec, false);
-    else
-        batch_done(b);
 }
 
 static void retry_later(size_t b, const char *why)
@@ -253,6 +253,7 @@ static void retry_later(size_t b, const char *why)
     r->failing = 1;
     r->next_attempt_ms = ip_now_ms() + interval;
     keep_progress(b);
+    batch_done(b);
 }
 
 /* A refusal the backend gives again however long the replay waits: a 4xx, and the 500 influxd 1.x answers a write to a
@@ -311,6 +312,7 @@ static void on_replayed(up_job_t *job, void *cbdata)
         if (group > 1) {
             /* find the refused record: send this write's records one at a time */
             r->isolate = group;
+            batch_done(b);
         } else {
             int ret = consume(b, 1, true);
             ip_log(IP_LOG_ERROR, "replay to %s: backend refused a queued write (%s); moved to the rejected file%s%s",

@@ -115,13 +115,6 @@ static void on_delivered(wb_waiter_t *waiter, const wb_result_t *res)
 {
     udp_target_t *t = H2O_STRUCT_FROM_MEMBER(udp_target_t, waiter, waiter);
     udp_write_t *w = t->w;
-    if (wb_lost(res)) /* as for HTTP: the backend's later pieces go behind this one into the queue */
-        for (udp_target_t *n = t + 1; n < w->targets + w->ntargets && n->backend == t->backend; n++)
-            if (wb_cancel(&n->waiter)) {
-                n->done = 1;
-                n->klass = UP_UNREACHABLE;
-                w->pending--;
-            }
     t->done = 1;
     t->klass = res->klass;
     if (res->klass != UP_OK && (t->message = strdup(res->message != NULL ? res->message : "")) == NULL)

@@ -9,8 +9,9 @@
  *
  * Order: the pieces of one client write are consecutive waiters of a lane, each naming the one before it (`after`). A
  * batch holding a piece leaves only once the piece before it is out of its batch (answered or withdrawn), and the
- * lane sends its batches in order, so the head batch waiting for its turn holds back those behind it. The re-sends
- * of a refused batch go ahead of every pending batch, where the later pieces of its writes may wait.
+ * lane sends its batches in order, so the head batch waiting for its turn holds back those behind it. A piece that
+ * gets no answer takes the pieces after it with it (deliver()): they never go around it. The re-sends of a refused
+ * batch go ahead of every pending batch, where the later pieces of its writes may wait.
  *
  * Linger: with the backend's `interval` (ms) above 0, a batch that is not full also waits until it is `interval` old
  * before it leaves, so light traffic makes fewer, larger writes at the cost of that much latency (each client still
@@ -292,12 +293,38 @@ static void lane_pump(wb_lane_t *l)
     }
 }
 
-static void deliver(wb_waiter_t *w, const up_job_t *job)
+/* The waiter that follows @w (the next piece of its write) in lane @l's pending batches from @from on, or NULL. A
+ * write's pieces are submitted one after the other, so it is in the first batch looked at or the next one. */
+static wb_waiter_t *follower(wb_lane_t *l, h2o_linklist_t *from, const wb_waiter_t *w)
+{
+    for (h2o_linklist_t *n = from; n != &l->pending; n = n->next) {
+        wb_batch_t *b = H2O_STRUCT_FROM_MEMBER(wb_batch_t, _link, n);
+        if (b->nafter == 0)
+            continue;
+        for (h2o_linklist_t *m = b->waiters.next; m != &b->waiters; m = m->next) {
+            wb_waiter_t *f = H2O_STRUCT_FROM_MEMBER(wb_waiter_t, _link, m);
+            if (f->after == w)
+                return f;
+        }
+    }
+    return NULL;
+}
+
+/* @w, of a batch in flight on lane @l, gets the outcome of @job. A waiter that got no answer takes the later pieces of
+ * its write, waiting in the lane, with it: they get the same outcome, so that their caller queues them behind it
+ * rather than they go upstream around it. They are told first: @w's own callback may be the last of its write. */
+static void deliver(wb_lane_t *l, wb_waiter_t *w, const up_job_t *job)
 {
     wb_result_t res = {job->res.klass,    job->res.status,       job->res.message,     job->res.body,
                        job->res.body_len, job->res.content_type, job->res.influx_error};
-    h2o_linklist_unlink(&w->_link);
-    w->_batch = NULL;
+    if (job->res.klass == UP_UNREACHABLE) {
+        for (wb_waiter_t *f = follower(l, l->pending.next, w), *next; f != NULL; f = next) {
+            next = follower(l, &f->_batch->_link, f);
+            wb_cancel(f);
+            f->cb(f, &res);
+        }
+    }
+    wb_cancel(w);
     w->cb(w, &res);
 }
 
@@ -338,7 +365,7 @@ static void batch_done(up_job_t *job, wb_batch_t *b)
         }
     } else {
         while (!h2o_linklist_is_empty(&b->waiters))
-            deliver(H2O_STRUCT_FROM_MEMBER(wb_waiter_t, _link, b->waiters.next), job);
+            deliver(l, H2O_STRUCT_FROM_MEMBER(wb_waiter_t, _link, b->waiters.next), job);
     }
     free(b);
 }
@@ -365,17 +392,16 @@ void wb_submit(ip_thread_t *thread, const cfg_t *cfg, size_t b, h2o_iovec_t db, 
     lane_pump(l);
 }
 
-int wb_cancel(wb_waiter_t *w)
+void wb_cancel(wb_waiter_t *w)
 {
     wb_batch_t *b = w->_batch;
     if (b == NULL)
-        return 0;
+        return;
     h2o_linklist_unlink(&w->_link);
     b->nlines -= w->nlines;
     b->bytes -= w->len;
     b->nafter -= w->after != NULL;
     w->_batch = NULL;
-    return 1;
 }
 
 void wb_log_lingers(const cfg_t *cfg)

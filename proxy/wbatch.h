@@ -43,21 +43,15 @@ struct st_wb_waiter_t {
     /* set by the caller, or NULL: the waiter of the previous piece of the same write for the same lane. These lines go
      * upstream only once that waiter is no longer in a batch (answered or withdrawn), so a write's pieces reach the
      * backend in their order, as its lines would in one write: the last of two points with the same series and time
-     * is the one kept. It must stay valid as long as this waiter is in a batch. */
+     * is the one kept. When that waiter gets no answer (UP_UNREACHABLE), this one gets the same outcome at once,
+     * before it, without being sent: the caller queues it behind the other. A refusal does not stop it (influxd
+     * answers each piece alone, and a client whose every piece is refused gets that answer, as from influxd). It
+     * must stay valid as long as this waiter is in a batch. */
     wb_waiter_t *after;
     /* private */
     h2o_linklist_t _link;
     wb_batch_t *_batch;
 };
-
-/* Whether the lines of a waiter with outcome @res are on their way to the backend's queue whatever the other pieces
- * get: it did not answer. The later pieces of its write should then follow them there rather than go around them. A
- * refusal (any status) is not such an outcome: influxd answers the same for every piece (a missing retention policy,
- * say), and if each piece is refused the client gets that answer, with nothing queued, as from influxd. */
-static inline int wb_lost(const wb_result_t *res)
-{
-    return res->klass == UP_UNREACHABLE;
-}
 
 /* One backend's pieces of a write, judged together (SPEC §6): the backend refused the write when it refused some
  * pieces and settled every other one (stored it: none lost on the way, none held in its queue). Start from
@@ -85,9 +79,8 @@ static inline int wb_verdict_refused(const wb_verdict_t *v)
 void wb_submit(ip_thread_t *thread, const cfg_t *cfg, size_t b, h2o_iovec_t db, h2o_iovec_t rp, const char *precision,
                h2o_iovec_t consistency, wb_waiter_t *w);
 
-/* Withdraws a waiter whose callback has not run (its request went away, or its lines go elsewhere). Returns 1 when
- * it was waiting, 0 when its callback has run or it was withdrawn already (a second call is harmless). */
-int wb_cancel(wb_waiter_t *w);
+/* Withdraws a waiter whose callback has not run (its request went away). Safe to call twice. */
+void wb_cancel(wb_waiter_t *w);
 
 /* Logs, for each backend with an `interval`, that its writes linger (a surprise to an operator whose configuration
  * came from the original proxy, where it was a flush period). */

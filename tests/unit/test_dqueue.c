@@ -701,6 +701,35 @@ static void test_cap(void **state)
     tdir_remove(&t);
 }
 
+/* A batch dealt with in part: dq_batch_keep leaves its first records, and ack or reject consume only those. */
+static void test_batch_keep(void **state)
+{
+    (void)state;
+    tdir_t t;
+    dq_batch_t b = {0};
+    dq_stats_t st;
+    tdir_make(&t);
+    dq_t *q = qopen(&t, 0, 0, DQ_FSYNC_ALWAYS, NULL, 0);
+    append_n(q, 0, 6);
+    assert_int_equal(dq_peek(q, 10, 1 << 20, &b), 6);
+    dq_batch_keep(&b, 8); /* more than it has: unchanged */
+    assert_int_equal(b.n, 6);
+    dq_batch_keep(&b, 2);
+    assert_int_equal(b.n, 2);
+    assert_int_equal(b.bytes, frame_size_n(0) + frame_size_n(1));
+    assert_int_equal(dq_ack(q, &b), 0);
+    assert_int_equal(dq_peek(q, 10, 1 << 20, &b), 4); /* 2 to 5 */
+    dq_batch_keep(&b, 1);
+    assert_int_equal(dq_reject(q, &b), 0);
+    dq_stats(q, &st);
+    assert_int_equal(st.rejected, 1);
+    assert_int_equal(st.rejected_bytes, frame_size_n(2));
+    drain_range(q, 3, 6);
+    dq_batch_dispose(&b);
+    dq_close(q);
+    tdir_remove(&t);
+}
+
 static void test_rejected(void **state)
 {
     (void)state;
@@ -1010,6 +1039,7 @@ int main(void)
         cmocka_unit_test(test_bad_cursor),
         cmocka_unit_test(test_cursor_segment_missing),
         cmocka_unit_test(test_failed_append_leaves_no_garbage),
+        cmocka_unit_test(test_batch_keep),
         cmocka_unit_test(test_locked),
         cmocka_unit_test(test_fsync_policies),
         cmocka_unit_test(test_concurrent),
