@@ -883,6 +883,41 @@ def test_backend_gone_mid_answer_breaks_the_clients_answer(redis, proxy, chunked
         cut.close()
 
 
+@pytest.mark.parametrize("chunked", [False, True])
+def test_merged_show_leaves_out_a_backend_cut_mid_answer(redis, influxd, proxy, chunked):
+    """A merged SHOW whose answer from one backend ends before it is complete is answered from the other backends'
+    answers, never from the cut one's part; when every answer is cut, the result is an error naming the backends."""
+    cut = CutBackend(300, chunked)
+    try:
+        y = influxd(dbs=["cf"])
+        assert y.write("m1,host=y v=2i %d\nm2 v=1 %d\n" % (T0, T0), "cf", precision="s").status_code == 204
+        p = proxy(redis, {"C": {"url": cut.url}, "Y": {"url": y.url}}, {"m1": ["C"], "_default_": ["Y"]})
+        wait_until(lambda: healthy(p, "C") and healthy(p, "Y"), 10, what="C and Y healthy")
+        for q in ("SHOW MEASUREMENTS", "SHOW TAG KEYS"):
+            same_bytes(pq_url(p, q, "cf"), query_raw(y.url, q, db="cf"))
+        assert cut.queries == 2
+    finally:
+        cut.close()
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_merged_show_with_every_answer_cut_is_an_error(redis, proxy, chunked):
+    """A merged SHOW whose every backend answer ends before it is complete gets an error result naming them."""
+    cuts = [CutBackend(300, chunked), CutBackend(0, chunked)]
+    try:
+        p = proxy(redis, {"C": {"url": cuts[0].url}, "D": {"url": cuts[1].url}}, {"m1": ["C"], "_default_": ["D"]})
+        wait_until(lambda: healthy(p, "C") and healthy(p, "D"), 10, what="C and D healthy")
+        r = pq_url(p, "SHOW MEASUREMENTS", "cf")
+        assert r.status_code == 200, r.text
+        res = r.json()["results"]
+        assert len(res) == 1 and "series" not in res[0], r.text
+        assert "C" in res[0]["error"] and "D" in res[0]["error"], r.text
+        assert cuts[0].queries == 1 and cuts[1].queries == 1
+    finally:
+        for c in cuts:
+            c.close()
+
+
 def test_first_query_after_start_finds_the_backend_healthy(redis, proxy, fake_backend):
     """A node takes requests only once its first health checks have answered: a backend slow to answer its first
     ping is not "no healthy backend" for the queries that come right after start-up."""
