@@ -229,7 +229,9 @@ static int consume(size_t b, size_t n, bool reject)
     }
     if (ret < 0 && !reject)
         ip_log(IP_LOG_ERROR, "queue %s: cannot record replay progress: %s", ip_backend_name(b), dq_strerror(ret));
+    int saved = errno; /* DQ_EIO: the caller may name the system call's error */
     batch_done(b);
+    errno = saved;
     return ret < 0 ? ret : 0;
 }
 
@@ -315,8 +317,19 @@ static void on_replayed(up_job_t *job, void *cbdata)
             batch_done(b);
         } else {
             int ret = consume(b, 1, true);
-            ip_log(IP_LOG_ERROR, "replay to %s: backend refused a queued write (%s); moved to the rejected file%s%s",
-                   name, job->res.message, ret != 0 ? ": " : "", ret != 0 ? dq_strerror(ret) : "");
+            if (ret != 0) {
+                /* still at the head of the queue (dq_reject consumed nothing): sent again at once, it would be
+                 * refused again at once, in a loop as fast as the backend answers; logged at each attempt (one per
+                 * rewriteinterval), as a full disk should be */
+                ip_log(IP_LOG_ERROR,
+                       "replay to %s: backend refused a queued write (%s) and it cannot be moved to the rejected file: "
+                       "%s; it stays at the head of the queue",
+                       name, job->res.message, ret == DQ_EIO ? strerror(errno) : dq_strerror(ret));
+                retry_later(b, "a refused write cannot be moved to the rejected file");
+                return;
+            }
+            ip_log(IP_LOG_ERROR, "replay to %s: backend refused a queued write (%s); moved to the rejected file", name,
+                   job->res.message);
             r->isolate -= r->isolate != 0;
         }
         ip_replay_start(b, t);

@@ -902,6 +902,35 @@ def test_queued_write_to_a_missing_retention_policy_is_rejected_at_replay(cl, re
     assert r.status_code == 200 and r.json()["results"][0]["series"][0]["values"][0][1] == 2, r.text
 
 
+def test_refused_replay_that_cannot_be_moved_aside_waits_for_the_next_attempt(cl, redis, influxd, proxy):
+    """A refused queued write whose move to the rejected file fails (here the file cannot be opened: a full disk does
+    the same) stays at the head of the queue and is tried again every rewriteinterval, not at once in a loop that
+    sends it to the backend again and again; once the file can be written, it is moved aside and the rest replays."""
+    d1 = influxd(dbs=["rx"])
+    node = proxy(redis, {"D1": {"url": d1.url, "checkinterval": 200, "rewriteinterval": 500}},
+                 {"_default_": ["D1"]})
+    wait_until(lambda: node.meta()["backendStatus"]["D1"] is True, 10, what="D1 healthy")
+    d1.stop()
+    assert post_write(node, "m v=1 1000000000\n", {"db": "rx", "rp": "nope"}).status_code == 204
+    assert post_write(node, "m v=2 2000000000\n", {"db": "rx"}).status_code == 204
+    assert node.meta()["queues"]["D1"]["records"] == 2
+    blocker = node.workdir / "data" / "D1" / "rejected"
+    blocker.mkdir()
+    d1.start()
+    wait_until(lambda: d1.write_requests() >= 1, 10, interval=0.1, what="the first replay attempt")
+    time.sleep(2)
+    attempts = d1.write_requests()
+    assert attempts <= 8, "%d writes in about 2 s, rewriteinterval 500 ms" % attempts
+    q = node.meta()["queues"]["D1"]
+    assert q["records"] == 2 and q["rejected"] == 0, q
+    assert "rejected" in node.stderr()
+    blocker.rmdir()
+    q = wait_until(lambda: (lambda q: q["records"] == 0 and q)(node.meta()["queues"]["D1"]), 10, interval=0.2,
+                   what="the refused record moved aside, the queue replayed")
+    assert q["rejected"] == 1, q
+    assert stored(d1, "rx") == {"m": [(2 * 10**9, {"v": 2})]}
+
+
 def test_queued_writes_survive_sigkill_of_the_proxy(cl, redis, influxd, proxy):
     """Writes acknowledged while a backend is down, including ones whose only backend is down, are in
     the disk queue: a SIGKILLed and restarted proxy still replays them."""
