@@ -648,6 +648,7 @@ static int load_segments(dq_t *q)
     if (ret != 0)
         goto Error;
     int cst = cursor_read(q, &cseg, &coff);
+    uint64_t disk_seg = cseg, disk_off = coff; /* the cursor file as read */
     if (cst == 2)
         note(q, "cursor file unreadable; replaying from the oldest segment");
     if (cst != 0) {
@@ -675,7 +676,9 @@ static int load_segments(dq_t *q)
     }
     if (ret != 0)
         goto Error;
-    ret = cursor_write(q, q->segs[0].id, q->cur_off);
+    /* written only when it moved: on a full disk, a queue whose cursor file is right still opens */
+    if (cst != 0 || disk_seg != q->segs[0].id || disk_off != q->cur_off)
+        ret = cursor_write(q, q->segs[0].id, q->cur_off);
 Error:
     free(ids);
     return ret;

@@ -718,7 +718,8 @@ static void broadcast_done(query_req_t *q)
         int ret = ip_queue_append_stmt(ip_slot(q->cfg, i), db.base, db.len, text.base, text.len);
         if (ret != 0) {
             char m[300];
-            snprintf(m, sizeof(m), "backend %s: could not run or queue the statement: %s", be->name, dq_strerror(ret));
+            snprintf(m, sizeof(m), "backend %s: could not run or queue the statement: %s", be->name,
+                     ip_queue_strerror(ret));
             statement_done(q, error_result(q->cur, m));
             return;
         }

@@ -246,12 +246,15 @@ static int queue_target(write_req_t *w, target_t *t, char *msg, size_t cap, size
         ip_count(slot, lines_queued, t->nlines);
         return 0;
     }
-    ip_log(IP_LOG_ERROR, "write for backend %s could not be queued: %s", b->name, dq_strerror(ret));
+    const char *why = ip_queue_strerror(ret);
+    static ip_log_limit_t site;
+    ip_log_limited(&site, IP_LOG_ERROR, "write for backend %s could not be queued: %s", b->name, why);
     if (*mlen < cap)
         *mlen +=
-            (size_t)snprintf(msg + *mlen, cap - *mlen, "%sbackend %s did not store the write (%s) and %s",
+            (size_t)snprintf(msg + *mlen, cap - *mlen, "%sbackend %s did not store the write (%s) and %s%s%s",
                              *mlen ? "; " : "", b->name, t->message != NULL ? t->message : "its queue is not empty",
-                             ret == DQ_EFULL ? "its disk queue is full" : "it could not be queued");
+                             ret == DQ_EFULL ? "its disk queue is full" : "it could not be queued (",
+                             ret == DQ_EFULL ? "" : why, ret == DQ_EFULL ? "" : ")");
     return -1;
 }
 

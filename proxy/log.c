@@ -30,26 +30,56 @@ int ip_log_enabled(ip_log_level_t level)
     return level >= min_level;
 }
 
-void ip_log(ip_log_level_t level, const char *fmt, ...)
+static void vlog(ip_log_level_t level, unsigned long long held, const char *fmt, va_list ap)
 {
     char line[4096];
     struct timeval tv;
     struct tm tm;
-    va_list ap;
     size_t n;
 
-    if (level < min_level)
-        return;
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
     n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
     n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03dZ %-5s ", (int)(tv.tv_usec / 1000), names[level]);
-    va_start(ap, fmt);
     int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
-    va_end(ap);
     n = m < 0 ? n : (n + (size_t)m < sizeof(line) - 1 ? n + (size_t)m : sizeof(line) - 2);
+    if (held != 0) {
+        m = snprintf(line + n, sizeof(line) - n - 1, " (%llu more like it since the last one, not logged)", held);
+        n = m < 0 ? n : (n + (size_t)m < sizeof(line) - 1 ? n + (size_t)m : sizeof(line) - 2);
+    }
     line[n++] = '\n';
     if (write(STDERR_FILENO, line, n) < 0) {
         /* nowhere left to report it */
     }
+}
+
+void ip_log(ip_log_level_t level, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (level < min_level)
+        return;
+    va_start(ap, fmt);
+    vlog(level, 0, fmt, ap);
+    va_end(ap);
+}
+
+void ip_log_limited(ip_log_limit_t *site, ip_log_level_t level, const char *fmt, ...)
+{
+    struct timespec now;
+    va_list ap;
+
+    if (level < min_level)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long now_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    long long next = __atomic_load_n(&site->next_ms, __ATOMIC_RELAXED);
+    if (now_ms < next ||
+        !__atomic_compare_exchange_n(&site->next_ms, &next, now_ms + 1000, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+        __atomic_add_fetch(&site->held, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    va_start(ap, fmt);
+    vlog(level, __atomic_exchange_n(&site->held, 0, __ATOMIC_RELAXED), fmt, ap);
+    va_end(ap);
 }

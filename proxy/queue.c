@@ -158,6 +158,11 @@ int ip_queue_nonempty(size_t b)
     return dq_pending(Q.q[b]) != 0;
 }
 
+const char *ip_queue_strerror(int ret)
+{
+    return ret == DQ_EIO ? strerror(errno) : dq_strerror(ret);
+}
+
 int ip_queue_append(size_t b, const char *db, size_t dblen, const char *rp, size_t rplen, const char *precision,
                     const char *body, size_t len)
 {
@@ -228,7 +233,7 @@ static int consume(size_t b, size_t n, bool reject)
         }
     }
     if (ret < 0 && !reject)
-        ip_log(IP_LOG_ERROR, "queue %s: cannot record replay progress: %s", ip_backend_name(b), dq_strerror(ret));
+        ip_log(IP_LOG_ERROR, "queue %s: cannot record replay progress: %s", ip_backend_name(b), ip_queue_strerror(ret));
     int saved = errno; /* DQ_EIO: the caller may name the system call's error */
     batch_done(b);
     errno = saved;
@@ -293,7 +298,7 @@ static void on_replayed(up_job_t *job, void *cbdata)
         }
         int ret = dq_ack(Q.q[b], &r->batch);
         if (ret != 0)
-            ip_log(IP_LOG_ERROR, "queue %s: cannot record replay progress: %s", name, dq_strerror(ret));
+            ip_log(IP_LOG_ERROR, "queue %s: cannot record replay progress: %s", name, ip_queue_strerror(ret));
         r->replayed_records += r->batch.n;
         ip_count(b, records_replayed, r->batch.n);
         if (r->failing)
@@ -324,7 +329,7 @@ static void on_replayed(up_job_t *job, void *cbdata)
                 ip_log(IP_LOG_ERROR,
                        "replay to %s: backend refused a queued write (%s) and it cannot be moved to the rejected file: "
                        "%s; it stays at the head of the queue",
-                       name, job->res.message, ret == DQ_EIO ? strerror(errno) : dq_strerror(ret));
+                       name, job->res.message, ip_queue_strerror(ret));
                 retry_later(b, "a refused write cannot be moved to the rejected file");
                 return;
             }
@@ -424,7 +429,7 @@ void ip_replay_start(size_t b, ip_thread_t *t)
     int n = dq_peek(Q.q[b], r->isolate != 0 ? 1 : REPLAY_MAX_RECORDS, REPLAY_MAX_BYTES, &r->batch);
     if (n <= 0) {
         if (n < 0)
-            ip_log(IP_LOG_ERROR, "queue %s: cannot read: %s", ip_backend_name(b), dq_strerror(n));
+            ip_log(IP_LOG_ERROR, "queue %s: cannot read: %s", ip_backend_name(b), ip_queue_strerror(n));
         return;
     }
     r->have_batch = 1;

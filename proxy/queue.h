@@ -29,6 +29,10 @@ void ip_queues_set_cfg(cfg_t *cfg);
 /* Whether backend @b has records waiting: new writes for it must then go behind them. Any thread. */
 int ip_queue_nonempty(size_t b);
 
+/* dq_strerror(@ret), or for DQ_EIO the system call's error (strerror(errno)): call it before anything else can
+ * change errno. */
+const char *ip_queue_strerror(int ret);
+
 /* Appends one write body for backend @b. Returns 0 once the record is in the queue file (fsynced
  * first with fsync=always), or a DQ_E* code (DQ_EFULL: the queue is at queuemaxmb). Any thread. */
 int ip_queue_append(size_t b, const char *db, size_t dblen, const char *rp, size_t rplen, const char *precision,

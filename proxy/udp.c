@@ -72,11 +72,12 @@ static void queue_lines(udp_write_t *w, udp_target_t *t)
     size_t slot = ip_slot(w->cfg, t->backend);
     int ret = ip_queue_append(slot, n->udpdb, strlen(n->udpdb), n->udprp, strlen(n->udprp), lp_precision_param(w->prec),
                               t->lines.base, t->lines.len);
+    static ip_log_limit_t lost_site;
     if (ret == 0)
         ip_count(slot, lines_queued, t->nlines);
     else
-        ip_log(IP_LOG_ERROR, "udp: lines for backend %s lost: its queue refused them: %s",
-               w->cfg->backends[t->backend].name, dq_strerror(ret));
+        ip_log_limited(&lost_site, IP_LOG_ERROR, "udp: lines for backend %s lost: its queue refused them: %s",
+                       w->cfg->backends[t->backend].name, ip_queue_strerror(ret));
 }
 
 static void finish(udp_write_t *w)

@@ -380,3 +380,57 @@ def test_corrupt_queue_tail_on_startup(redis, influxd, proxy, damage):
     assert found["a"] == len(acked)
     assert found["b"] == len(expected)
     print("log: " + lines[0])
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs: the daemon's datadir on a disk that fills up."""
+    import subprocess
+
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", "tmpfs", str(mnt)], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, "cannot mount a tmpfs for the full-disk test (needs root): %s" % r.stderr
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_full_disk_answers_503_and_keeps_what_was_acknowledged(redis, influxd, proxy, small_disk):
+    """The datadir's disk fills up while b is down (queuemaxmb far above the disk): writes fail with 503 naming b,
+    nothing acknowledged is lost, not even across a kill -9 of the proxy on the full disk; once b is back its queue
+    drains, the disk is freed, and writes are acknowledged again."""
+    a, b, p = two_backends(redis, influxd, proxy, node_fields={"queuemaxmb": 256, "datadir": str(small_disk / "q")})
+    b.stop()
+    s = Stream(p.url, DB, POINTS, LINES).start()
+    s.wait_failures(1)
+    first_failure = min(s.failed_requests())
+    s.join(120)
+    failed = s.failed_requests()
+    statuses = {s.status[r] for r in failed}
+    assert statuses == {503}, (statuses, [s.errors[r] for r in failed[:3]])
+    for r in failed:
+        assert "backend b " in s.errors[r], s.errors[r]
+    assert "No space left on device" in s.errors[first_failure], s.errors[first_failure]
+    assert first_failure > 50, "a write failed before the disk was full"
+    # one log line a second for a refusal that comes with every write; the next one tells how many it held back
+    time.sleep(1.1)
+    late = "".join("late,t=x v=1i %d\n" % (T0_NS + i) for i in range(2000))  # larger than any record that failed
+    r = requests.post(p.url + "/write", params={"db": DB}, data=late, timeout=10)
+    assert r.status_code == 503, r.text
+    logged = [ln for ln in p.stderr().splitlines() if "could not be queued" in ln]
+    assert 2 <= len(logged) <= s.summary()["seconds"] + 3, logged[:5]
+    assert "more like it" in logged[-1], logged
+    assert requests.get(p.url + "/ping", timeout=5).status_code == 204
+    p.kill()
+    p.start()
+    assert queue_records(p)["b"] > 0
+    b.start()
+    took = wait_drained(p, [a, b])
+    check_backends(s, {"a": a, "b": b}, label="full disk (first 503 at req %d, %d requests refused; drained in "
+                   "%.1fs)" % (first_failure, len(failed), took))
+    r = requests.post(p.url + "/write", params={"db": DB}, data=b"after,t=x v=1i 1600000000000000000\n", timeout=10)
+    assert r.status_code == 204, r.text
+    assert points_on(b, "after") == {T0_NS: 1}
