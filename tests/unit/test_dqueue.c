@@ -855,6 +855,43 @@ static void test_bad_cursor(void **state)
     tdir_remove(&t);
 }
 
+static ino_t inode_of(const char *path)
+{
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    return sb.st_ino;
+}
+
+/* Opening a queue whose cursor file is right writes nothing (on a full disk it must still open); a cursor that has
+ * to move (here: past a torn tail) is written again. */
+static void test_reopen_leaves_a_right_cursor_alone(void **state)
+{
+    (void)state;
+    tdir_t t;
+    dq_batch_t b = {0};
+    char path[256], seg[256];
+    tdir_make(&t);
+    dq_t *q = qopen(&t, 0, 0, DQ_FSYNC_NO, NULL, 0);
+    append_n(q, 0, 3);
+    assert_int_equal(dq_peek(q, 3, 1 << 20, &b), 3);
+    assert_int_equal(dq_ack(q, &b), 0);
+    dq_close(q);
+    snprintf(path, sizeof(path), "%s/cursor", t.dir);
+    ino_t before = inode_of(path);
+    q = qopen(&t, 0, 0, DQ_FSYNC_NO, NULL, 0);
+    assert_int_equal(dq_pending(q), 0);
+    dq_close(q);
+    assert_true(inode_of(path) == before);
+    /* cut the segment below the cursor's offset: the cursor moves back to the end of what is left */
+    seg_path(&t, 1, seg, sizeof(seg));
+    assert_int_equal(truncate(seg, (off_t)frame_size_n(0)), 0);
+    q = qopen(&t, 0, 0, DQ_FSYNC_NO, NULL, 0);
+    dq_close(q);
+    assert_true(inode_of(path) != before);
+    dq_batch_dispose(&b);
+    tdir_remove(&t);
+}
+
 /* A cursor naming a segment that is gone (deleted after the cursor was written) moves on. */
 static void test_cursor_segment_missing(void **state)
 {
@@ -1038,6 +1075,7 @@ int main(void)
         cmocka_unit_test(test_stats_after_reopen),
         cmocka_unit_test(test_bad_cursor),
         cmocka_unit_test(test_cursor_segment_missing),
+        cmocka_unit_test(test_reopen_leaves_a_right_cursor_alone),
         cmocka_unit_test(test_failed_append_leaves_no_garbage),
         cmocka_unit_test(test_batch_keep),
         cmocka_unit_test(test_locked),
