@@ -488,6 +488,7 @@ int main(int argc, char **argv)
     }
     ip_queues_set_cfg(ip_server.cfg);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* a file size limit (ulimit -f): the queue's write fails with EFBIG, a 503, not a kill */
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);

@@ -434,3 +434,23 @@ def test_full_disk_answers_503_and_keeps_what_was_acknowledged(redis, influxd, p
     r = requests.post(p.url + "/write", params={"db": DB}, data=b"after,t=x v=1i 1600000000000000000\n", timeout=10)
     assert r.status_code == 204, r.text
     assert points_on(b, "after") == {T0_NS: 1}
+
+
+def test_file_size_limit_answers_503_and_the_daemon_stays_up(redis, influxd, proxy):
+    """Under a file size limit (ulimit -f, LimitFSIZE=) a queue file stops growing: the write that would pass it gets
+    503 naming b and the reason; the daemon is not killed by SIGXFSZ, and what was acknowledged reaches b."""
+    import subprocess
+
+    a, b, p = two_backends(redis, influxd, proxy)
+    subprocess.run(["prlimit", "--pid", str(p.popen.pid), "--fsize=300000"], check=True)
+    b.stop()
+    s = Stream(p.url, DB, 20_000, LINES).start().join(60)
+    failed = s.failed_requests()
+    assert failed and {s.status[r] for r in failed} == {503}, s.summary()
+    assert "File too large" in s.errors[failed[0]], s.errors[failed[0]]
+    assert p.popen.poll() is None, "the daemon died"
+    assert requests.get(p.url + "/ping", timeout=5).status_code == 204
+    b.start()
+    took = wait_drained(p, [a, b])
+    check_backends(s, {"a": a, "b": b}, label="file size limit (%d requests refused; drained in %.1fs)" % (
+        len(failed), took))
