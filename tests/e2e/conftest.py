@@ -162,6 +162,18 @@ class ProxyFactory(Factory):
             pytest.fail("influxdb-proxy binary not found at %s" % helpers.proxy_bin())
         return helpers.run_proxy(args, self._dir("run"), timeout)
 
+    def close(self):
+        """Stops the nodes; a sanitizer report in a node's stderr (a sanitizer build: memory error, undefined
+        behaviour, or memory still allocated at a clean exit) fails the test that ran it."""
+        super().close()
+        reports = []
+        for p in self.procs:
+            report = helpers.sanitizer_report(p.stderr())
+            if report:
+                reports.append("%s:\n%s" % (p.stderr_path, report))
+        if reports:
+            pytest.fail("sanitizer report in the daemon's stderr:\n" + "\n".join(reports), pytrace=False)
+
 
 def free_port_for_listen(fields):
     addr = fields.get("listenaddr")

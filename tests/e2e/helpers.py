@@ -144,6 +144,18 @@ class Proc:
         return "%s exited with status %s; stderr:\n%s" % (self.name, self.popen.returncode, self.stderr()[-4000:])
 
 
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", ": runtime error: ")
+
+
+def sanitizer_report(text):
+    """The first sanitizer report in a process's stderr (from its first line to 60 lines on), or None."""
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if any(m in line for m in SANITIZER_MARKS):
+            return "\n".join(lines[i:i + 60])
+    return None
+
+
 # ---- redis-server -------------------------------------------------------------------------------------
 
 
