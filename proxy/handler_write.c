@@ -296,8 +296,10 @@ static void respond(write_req_t *w)
         target_t *t = &w->targets[i];
         if (t->queued || (t->done && t->klass == UP_OK))
             continue;
-        ip_log(t->klass == UP_REFUSED ? IP_LOG_WARN : IP_LOG_DEBUG, "write to backend %s failed, queueing it: %s",
-               w->cfg->backends[t->backend].name, t->message != NULL ? t->message : "");
+        static ip_log_limit_t site; /* a replica that refuses what the others store does so for every write */
+        ip_log_limited(&site, t->klass == UP_REFUSED ? IP_LOG_WARN : IP_LOG_DEBUG,
+                       "write to backend %s failed, queueing it: %s", w->cfg->backends[t->backend].name,
+                       t->message != NULL ? t->message : "");
         failed |= queue_target(w, t, msg, sizeof(msg), &mlen) != 0;
     }
     if (failed)

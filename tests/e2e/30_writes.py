@@ -877,6 +877,22 @@ def test_refusal_by_one_replica_is_queued_then_rejected(cl, redis, influxd, prox
     assert stored(d2, "rj")["other"] == [(3 * 10**9, {"v": 1})]
 
 
+def test_a_replica_refusing_every_write_is_logged_once_a_second(cl, redis, influxd, proxy):
+    """A replica without the database refuses every write the other stores: each write is still answered 204 and its
+    lines queued for that replica, but the log gets at most a line a second for it, not one per write."""
+    d1, d2 = influxd(dbs=["lg"]), influxd()
+    node = proxy(redis, {"D1": {"url": d1.url}, "D2": {"url": d2.url, "rewriteinterval": 60000}},
+                 {"_default_": ["D1", "D2"]})
+    t0 = time.monotonic()
+    for i in range(200):
+        assert post_write(node, "m v=%d %d\n" % (i, 10**9 + i), {"db": "lg"}).status_code == 204
+    took = time.monotonic() - t0
+    logged = [ln for ln in node.stderr().splitlines() if "failed, queueing it" in ln]
+    assert 1 <= len(logged) <= took + 2, (took, logged[:5])
+    assert "database not found" in logged[0], logged[0]
+    assert count_points(d1, "lg") == 200
+
+
 def test_queued_write_to_a_missing_retention_policy_is_rejected_at_replay(cl, redis, influxd, proxy):
     """influxd answers a write to a retention policy that does not exist with 500, not 4xx. A write queued while its
     backend was down must still be moved aside when its replay meets that answer, not retried for ever: the backend
