@@ -7,7 +7,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,14 +32,14 @@ int ip_log_enabled(ip_log_level_t level)
 static void vlog(ip_log_level_t level, unsigned long long held, const char *fmt, va_list ap)
 {
     char line[4096];
-    struct timeval tv;
+    struct timespec ts;
     struct tm tm;
     size_t n;
 
-    gettimeofday(&tv, NULL);
-    gmtime_r(&tv.tv_sec, &tm);
+    clock_gettime(CLOCK_REALTIME, &ts); /* the wall clock itself (gettimeofday() is the loop's clock: clock.c) */
+    gmtime_r(&ts.tv_sec, &tm);
     n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03dZ %-5s ", (int)(tv.tv_usec / 1000), names[level]);
+    n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03dZ %-5s ", (int)(ts.tv_nsec / 1000000), names[level]);
     int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
     n = m < 0 ? n : (n + (size_t)m < sizeof(line) - 1 ? n + (size_t)m : sizeof(line) - 2);
     if (held != 0) {

@@ -95,18 +95,23 @@ static void write_access_line(h2o_req_t *req)
         inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, addr, sizeof(addr));
     else if (sl != 0 && ss.ss_family == AF_INET6)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, addr, sizeof(addr));
-    struct tm tm;
-    gmtime_r(&req->timestamps.request_begin_at.tv_sec, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    /* the duration by the loop's clock, as h2o took request_begin_at (clock.c); the time of day by the wall clock */
     struct timeval now;
     gettimeofday(&now, NULL);
     long long us = (long long)(now.tv_sec - req->timestamps.request_begin_at.tv_sec) * 1000000 +
                    (now.tv_usec - req->timestamps.request_begin_at.tv_usec);
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    long long begin_us = (long long)wall.tv_sec * 1000000 + wall.tv_nsec / 1000 - us;
+    time_t begin_s = (time_t)(begin_us / 1000000);
+    struct tm tm;
+    gmtime_r(&begin_s, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
     h2o_iovec_t path = hu_path(req);
-    int n = snprintf(line, sizeof(line), "%s.%03dZ %s %.*s %.*s %d %zu %.3fms\n", when,
-                     (int)(req->timestamps.request_begin_at.tv_usec / 1000), addr, (int)req->method.len,
-                     req->method.base, (int)(path.len < 512 ? path.len : 512), path.base, req->res.status,
-                     req->bytes_sent, (double)us / 1000.0);
+    int n =
+        snprintf(line, sizeof(line), "%s.%03dZ %s %.*s %.*s %d %zu %.3fms\n", when, (int)(begin_us % 1000000 / 1000),
+                 addr, (int)req->method.len, req->method.base, (int)(path.len < 512 ? path.len : 512), path.base,
+                 req->res.status, req->bytes_sent, (double)us / 1000.0);
     if (n > 0 && write(M.access_fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) < 0) {
         /* nowhere to report it */
     }

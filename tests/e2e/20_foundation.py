@@ -417,3 +417,36 @@ def test_influxd_restart_keeps_ports_and_data(influxd):
     i.start()
     res = i.query("SELECT v FROM m", db="rig")
     assert res["results"][0]["series"][0]["values"] == [["1970-01-01T00:00:01Z", 1]]
+
+
+def test_wall_clock_stepping_back_stops_no_timer(redis, influxd, proxy):
+    """The system clock steps back an hour while the daemon runs (an NTP step, a VM resumed; tests/e2e/clockstep.c
+    does it to the daemon alone): its timers run on (clock.c). A backend stopped after the step is seen down, a write
+    for it is queued, and once it is back it is seen up and the queue replays, all within seconds, not an hour; log
+    lines carry the wall clock's time, an hour back."""
+    import datetime
+    from pathlib import Path
+
+    import helpers
+
+    shim = Path(helpers.proxy_bin()).resolve().parent.parent / "tests" / "libclockstep.so"
+    assert shim.exists(), "%s not built" % shim
+    d = influxd(dbs=["cs"])
+    p = proxy(redis, {"D": {"url": d.url, "checkinterval": 200, "rewriteinterval": 300}}, {"_default_": ["D"]},
+              start=False)
+    p.env = dict(os.environ, LD_PRELOAD=str(shim), CLOCKSTEP_AFTER_MS="2500", CLOCKSTEP_BACK_S="3600",
+                 ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
+    p.start()
+    wait_until(lambda: p.meta()["backendStatus"]["D"] is True, 5, what="D healthy")
+    time.sleep(3)  # past the step
+    d.stop()
+    wait_until(lambda: p.meta()["backendStatus"]["D"] is False, 5, what="D seen down after the step")
+    r = requests.post(p.url + "/write", params={"db": "cs"}, data="m v=1 1000000000\n", timeout=10)
+    assert r.status_code == 204, r.text
+    assert p.meta()["queues"]["D"]["records"] == 1
+    d.start()
+    wait_until(lambda: p.meta()["queues"]["D"]["records"] == 0, 5, what="D up again and its queue replayed")
+    assert d.query("SELECT v FROM m", db="cs")["results"][0]["series"][0]["values"] == [["1970-01-01T00:00:01Z", 1]]
+    stamps = [datetime.datetime.strptime(ln[:19], "%Y-%m-%dT%H:%M:%S") for ln in p.stderr().splitlines()
+              if ln[:4].isdigit()]
+    assert (stamps[0] - stamps[-1]).total_seconds() > 3500, (stamps[0], stamps[-1])

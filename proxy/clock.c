@@ -1,0 +1,40 @@
+/*
+ * clock — the time of day as the event loop sees it: a gettimeofday() that never goes back.
+ *
+ * DESIGN: h2o 2.2.5's event loop reads the time with gettimeofday() and runs its timers by it: when the system
+ * clock steps back (an NTP step, a VM resumed with a stale clock, an operator's `date -s`), every timer linked
+ * before the step waits that much longer: health checks and replay ticks stop, query deadlines and lingering
+ * batches hang, for as long as the step. This file defines gettimeofday() in the executable, which the dynamic
+ * linker then binds for the libraries too (as an allocator's malloc() is): CLOCK_MONOTONIC plus an offset that
+ * starts as the wall clock's and only ever grows. A step forward moves it forward with the wall clock (timers fire
+ * early, which they all tolerate); a step back leaves it running on, ahead of the wall clock by the step.
+ *
+ * Code that needs the wall clock itself (log lines, the time given to points without one) reads CLOCK_REALTIME.
+ */
+#include <stdint.h>
+#include <sys/time.h>
+#include <time.h>
+
+static int64_t offset_us; /* wall clock minus monotonic clock, the largest seen; 0 until the first call */
+
+static int64_t us_of(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The prototype glibc declares (the second argument is void * under _GNU_SOURCE; the first is never NULL). */
+int gettimeofday(struct timeval *restrict tv, void *restrict tz)
+{
+    (void)tz;
+    int64_t mono = us_of(CLOCK_MONOTONIC), wall = us_of(CLOCK_REALTIME),
+            seen = __atomic_load_n(&offset_us, __ATOMIC_RELAXED);
+    while (wall - mono > seen &&
+           !__atomic_compare_exchange_n(&offset_us, &seen, wall - mono, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+    int64_t now = mono + (wall - mono > seen ? wall - mono : seen);
+    tv->tv_sec = (time_t)(now / 1000000);
+    tv->tv_usec = (suseconds_t)(now % 1000000);
+    return 0;
+}
