@@ -287,11 +287,9 @@ def test_all_backends_down_writes_queued_then_delivered(redis, influxd, proxy):
     check_backends(s, {"a": a, "b": b}, label="all backends down (queued %s; drained in %.1fs)" % (q, took))
 
 
-def test_queue_cap_answers_503_and_keeps_what_was_acknowledged(redis, influxd, proxy):
-    """queuemaxmb=1 and b down for a stream of about 3.5 MB: once b's queue is full, writes fail with
-    503 naming b; what was acknowledged before reaches both backends after b returns, and writes are
-    acknowledged again once its queue drained."""
-    a, b, p = two_backends(redis, influxd, proxy, node_fields={"queuemaxmb": 1})
+def stream_while_b_is_down(p, b):
+    """Stops b and streams until some writes fail; they must all be 503s naming b. Returns (stream, first failed
+    request, failed requests)."""
     b.stop()
     s = Stream(p.url, DB, POINTS, LINES).start()
     s.wait_failures(1)
@@ -301,7 +299,18 @@ def test_queue_cap_answers_503_and_keeps_what_was_acknowledged(redis, influxd, p
     statuses = {s.status[r] for r in failed}
     assert statuses == {503}, (statuses, [s.errors[r] for r in failed[:3]])
     for r in failed:
-        assert "backend b " in s.errors[r] and "full" in s.errors[r], s.errors[r]
+        assert "backend b " in s.errors[r], s.errors[r]
+    return s, first_failure, failed
+
+
+def test_queue_cap_answers_503_and_keeps_what_was_acknowledged(redis, influxd, proxy):
+    """queuemaxmb=1 and b down for a stream of about 3.5 MB: once b's queue is full, writes fail with
+    503 naming b; what was acknowledged before reaches both backends after b returns, and writes are
+    acknowledged again once its queue drained."""
+    a, b, p = two_backends(redis, influxd, proxy, node_fields={"queuemaxmb": 1})
+    s, first_failure, failed = stream_while_b_is_down(p, b)
+    for r in failed:
+        assert "full" in s.errors[r], s.errors[r]
     assert all(s.status[r] == 204 for r in range(first_failure)), "a write failed before b's queue was full"
     meta_q = p.meta()["queues"]["b"]
     assert meta_q["bytes"] <= 1 << 20, meta_q
@@ -403,16 +412,7 @@ def test_full_disk_answers_503_and_keeps_what_was_acknowledged(redis, influxd, p
     nothing acknowledged is lost, not even across a kill -9 of the proxy on the full disk; once b is back its queue
     drains, the disk is freed, and writes are acknowledged again."""
     a, b, p = two_backends(redis, influxd, proxy, node_fields={"queuemaxmb": 256, "datadir": str(small_disk / "q")})
-    b.stop()
-    s = Stream(p.url, DB, POINTS, LINES).start()
-    s.wait_failures(1)
-    first_failure = min(s.failed_requests())
-    s.join(120)
-    failed = s.failed_requests()
-    statuses = {s.status[r] for r in failed}
-    assert statuses == {503}, (statuses, [s.errors[r] for r in failed[:3]])
-    for r in failed:
-        assert "backend b " in s.errors[r], s.errors[r]
+    s, first_failure, failed = stream_while_b_is_down(p, b)
     assert "No space left on device" in s.errors[first_failure], s.errors[first_failure]
     assert first_failure > 50, "a write failed before the disk was full"
     # one log line a second for a refusal that comes with every write; the next one tells how many it held back
