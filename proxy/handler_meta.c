@@ -26,7 +26,7 @@ static void fill_rt(meta_rt_t *rt, const cfg_t *cfg, int *healthy, meta_queue_t 
     memset(rt, 0, sizeof(*rt));
     rt->version = IP_VERSION;
     rt->listen = ip_server.listen;
-    rt->uptime_s = (now - ip_server.started_at_ms) / 1000;
+    rt->uptime_s = (ip_mono_ms() - ip_server.started_mono_ms) / 1000;
     rt->config_loaded_at = ip_server.config_loaded_at_ms / 1000;
     rt->healthy = healthy;
     rt->queues = queues;

@@ -35,13 +35,6 @@ typedef struct st_ping_ctx_t {
     size_t slot;
 } ping_ctx_t;
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void on_ping_done(up_job_t *job, void *cbdata)
 {
     ping_ctx_t *pc = cbdata;
@@ -54,7 +47,7 @@ static void on_ping_done(up_job_t *job, void *cbdata)
         return;
     }
     int ok = job->res.klass == UP_OK && job->res.status == 204;
-    int change = bp_check_result(&h->bp[s], ok, mono_ms());
+    int change = bp_check_result(&h->bp[s], ok, ip_mono_ms());
 
     __atomic_store_n(&ip_server.healthy[s], bp_is_healthy(&h->bp[s]), __ATOMIC_RELAXED);
     if (change == BP_WENT_DOWN)
@@ -126,16 +119,15 @@ static void follow_reload(ip_health_t *h, uint64_t now)
 static void on_tick(h2o_timeout_entry_t *entry)
 {
     ip_health_t *h = H2O_STRUCT_FROM_MEMBER(ip_health_t, entry, entry);
-    uint64_t now = mono_ms();
+    uint64_t now = ip_mono_ms();
 
     follow_reload(h, now);
 
-    uint64_t wall = ip_now_ms();
     for (size_t i = 0; i < h->cfg->nbackends; i++) {
         size_t s = ip_slot(h->cfg, i);
         if (h->inflight[s] == NULL && bp_check_due(&h->bp[s], now))
             send_ping(h, i, now);
-        ip_replay_tick(s, bp_is_healthy(&h->bp[s]), h->thread, wall);
+        ip_replay_tick(s, bp_is_healthy(&h->bp[s]), h->thread, now);
     }
     if (!ip_server.stopping)
         h2o_timeout_link(h->thread->loop, &h->tick, &h->entry);
@@ -144,13 +136,13 @@ static void on_tick(h2o_timeout_entry_t *entry)
 void ip_health_wait_first(uint64_t ms)
 {
     ip_health_t *h = ip_server.health;
-    uint64_t deadline = mono_ms() + ms;
+    uint64_t deadline = ip_mono_ms() + ms;
 
     for (;;) {
         size_t busy = 0;
         for (size_t s = 0; s < IP_MAX_BACKENDS; s++)
             busy += h->inflight[s] != NULL;
-        if (busy == 0 || mono_ms() >= deadline)
+        if (busy == 0 || ip_mono_ms() >= deadline)
             return;
         h2o_evloop_run(h->thread->loop, 10);
     }
@@ -167,7 +159,7 @@ int ip_health_start(ip_thread_t *t, char *err, size_t errcap)
     h->thread = t;
     h->gen = __atomic_load_n(&ip_server.cfg_gen, __ATOMIC_ACQUIRE);
     h->cfg = ip_cfg_get();
-    adopt(h, h->cfg, mono_ms());
+    adopt(h, h->cfg, ip_mono_ms());
     h2o_timeout_init(t->loop, &h->tick, TICK_MS);
     h->entry.cb = on_tick;
     ip_server.health = h;

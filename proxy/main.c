@@ -45,6 +45,13 @@ uint64_t ip_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+uint64_t ip_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 cfg_t *ip_cfg_get(void)
 {
     pthread_mutex_lock(&ip_server.cfg_lock);
@@ -251,7 +258,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         sock->on_close.data = NULL;
         if (ip_server.max_connections != 0 && open > ip_server.max_connections) {
             /* over the limit: closed at once, so the clients already in keep their resources */
-            uint64_t now = ip_now_ms();
+            uint64_t now = ip_mono_ms();
             if (now - t->last_accept_warning_ms > 10000) {
                 ip_log(IP_LOG_WARN, "connection refused: %ld connections open (-max-connections %ld)", open - 1,
                        ip_server.max_connections);
@@ -265,7 +272,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         /* Out of descriptors (or memory): the pending connection stays in the backlog and the listener
          * stays readable, so trying again at once would spin. Pause accepting for 100 ms. */
-        uint64_t now = ip_now_ms();
+        uint64_t now = ip_mono_ms();
         if (now - t->last_accept_warning_ms > 10000) {
             ip_log(IP_LOG_WARN, "cannot accept connections: %s (open connections are served; retrying)",
                    strerror(errno));
@@ -367,8 +374,8 @@ static void *run_loop(void *arg)
     h2o_socket_close(t->listener);
     t->listener = NULL;
     wb_flush_thread(t);
-    uint64_t deadline = ip_now_ms() + DRAIN_MS;
-    while (t->active != 0 && ip_now_ms() < deadline)
+    uint64_t deadline = ip_mono_ms() + DRAIN_MS;
+    while (t->active != 0 && ip_mono_ms() < deadline)
         h2o_evloop_run(t->loop, 10);
     if (t->active != 0)
         ip_log(IP_LOG_WARN, "thread %d: %zu requests still unanswered after %d ms; stopping anyway", t->id, t->active,
@@ -471,6 +478,7 @@ int main(int argc, char **argv)
     mallopt(M_MMAP_THRESHOLD, 4 << 20);
     mallopt(M_TRIM_THRESHOLD, 16 << 20);
     ip_server.started_at_ms = ip_now_ms();
+    ip_server.started_mono_ms = ip_mono_ms();
     pthread_mutex_init(&ip_server.cfg_lock, NULL);
     if (load_config() != 0)
         return 1;

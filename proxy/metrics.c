@@ -226,7 +226,8 @@ static void render(ubuf_t *u, const cfg_t *cfg)
     family(u, "build_info", "gauge", "Version of the running proxy.");
     put(u, "influxdb_proxy_build_info{version=\"%s\"} 1\n", IP_VERSION);
     family(u, "uptime_seconds", "gauge", "Seconds since the proxy started.");
-    put(u, "influxdb_proxy_uptime_seconds %llu\n", (unsigned long long)((now - ip_server.started_at_ms) / 1000));
+    put(u, "influxdb_proxy_uptime_seconds %llu\n",
+        (unsigned long long)((ip_mono_ms() - ip_server.started_mono_ms) / 1000));
     uint64_t rok, rfailed;
     ip_reload_counts(&rok, &rfailed);
     family(u, "config_reloads_total", "counter", "Configuration reloads, applied or refused.");

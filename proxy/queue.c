@@ -258,7 +258,7 @@ static void retry_later(size_t b, const char *why)
         ip_log(IP_LOG_WARN, "replay to %s failed, retrying every %llu ms: %s", ip_backend_name(b),
                (unsigned long long)interval, why);
     r->failing = 1;
-    r->next_attempt_ms = ip_now_ms() + interval;
+    r->next_attempt_ms = ip_mono_ms() + interval;
     keep_progress(b);
     batch_done(b);
 }

@@ -46,7 +46,7 @@ int ip_queue_append_stmt(size_t b, const char *db, size_t dblen, const char *stm
 void ip_queue_meta(size_t b, meta_queue_t *out, uint64_t now_ms);
 
 /* Loop 0: called by the health tick for every backend; starts a replay batch when the backend is
- * healthy, has records, and its retry time has come. */
+ * healthy, has records, and its retry time has come (@now_ms: ip_mono_ms()). */
 void ip_replay_tick(size_t b, int healthy, ip_thread_t *t, uint64_t now_ms);
 
 /* Loop 0: the backend just came back; replay at once. */

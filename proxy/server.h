@@ -45,9 +45,10 @@ typedef struct st_ip_server_t {
     cfg_redis_opts_t redis;
     char redis_host[256];
     char node[128];
-    char listen[300]; /* the effective listen address, as shown in /meta */
-    uint64_t started_at_ms, config_loaded_at_ms;
-    uint64_t cfg_gen;                    /* bumped at every reload (atomic) */
+    char listen[300];                            /* the effective listen address, as shown in /meta */
+    uint64_t started_at_ms, config_loaded_at_ms; /* wall clock (ip_now_ms) */
+    uint64_t started_mono_ms;                    /* ip_mono_ms(), for the uptime */
+    uint64_t cfg_gen;                            /* bumped at every reload (atomic) */
     char reload_error[1024];             /* the last refused reload's reason, "" after a good one (under cfg_lock) */
     volatile sig_atomic_t reload_signal; /* SIGHUP */
     int *healthy;                        /* per backend of cfg; atomics written by the health checker */
@@ -88,8 +89,11 @@ static inline up_req_t ip_backend_req(const cfg_backend_t *be, up_method_t metho
     return r;
 }
 
-/* Wall clock in ms. */
+/* Wall clock in ms: for times shown or stored (a record's age, /meta's times), never to time an interval. */
 uint64_t ip_now_ms(void);
+
+/* CLOCK_MONOTONIC in ms: for intervals, deadlines and retry times, which a step of the wall clock must not move. */
+uint64_t ip_mono_ms(void);
 
 /* The thread a request runs on. */
 ip_thread_t *ip_thread_of(h2o_req_t *req);

@@ -59,7 +59,7 @@ static struct {
 
 static void rate_limited_warning(const char *fmt, const char *detail)
 {
-    uint64_t now = ip_now_ms();
+    uint64_t now = ip_mono_ms();
     if (now - U.last_warning_ms < 10000)
         return;
     U.last_warning_ms = now;

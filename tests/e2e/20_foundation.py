@@ -419,11 +419,65 @@ def test_influxd_restart_keeps_ports_and_data(influxd):
     assert res["results"][0]["series"][0]["values"] == [["1970-01-01T00:00:01Z", 1]]
 
 
-def test_wall_clock_stepping_back_stops_no_timer(redis, influxd, proxy):
+class SwitchBackend:
+    """An HTTP server in this process: /ping answers 204, /write answers `status` (204 keeps the body's lines; 0 closes
+    the connection without an answer); with `down` set, every request gets its connection closed."""
+
+    def __init__(self, status):
+        import http.server
+        import threading
+
+        self.status, self.lines, self.writes, self.down = status, [], 0, False
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def answer(self, status, body=b""):
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(body)))
+                if body:
+                    self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                if outer.down:
+                    self.close_connection = True
+                else:
+                    self.answer(204)
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                outer.writes += 1
+                if outer.down:
+                    self.close_connection = True
+                elif outer.status == 204:
+                    outer.lines += body.decode().splitlines()
+                    self.answer(204)
+                elif outer.status == 0:
+                    self.close_connection = True
+                else:
+                    self.answer(outer.status, b'{"error":"not now"}')
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_wall_clock_stepping_back_stops_no_timer(redis, proxy):
     """The system clock steps back an hour while the daemon runs (an NTP step, a VM resumed; tests/e2e/clockstep.c
-    does it to the daemon alone): its timers run on (clock.c). A backend stopped after the step is seen down, a write
-    for it is queued, and once it is back it is seen up and the queue replays, all within seconds, not an hour; log
-    lines carry the wall clock's time, an hour back."""
+    does it to the daemon alone): its timers and retry times run on. A replay failing before the step is tried
+    again every rewriteinterval after it, and goes through once the backend takes writes; a backend that goes away
+    after the step is seen down, and up again when it returns, within seconds, not an hour. Log lines carry the wall
+    clock's time, an hour back; the uptime does not go back."""
     import datetime
     from pathlib import Path
 
@@ -431,22 +485,30 @@ def test_wall_clock_stepping_back_stops_no_timer(redis, influxd, proxy):
 
     shim = Path(helpers.proxy_bin()).resolve().parent.parent / "tests" / "libclockstep.so"
     assert shim.exists(), "%s not built" % shim
-    d = influxd(dbs=["cs"])
-    p = proxy(redis, {"D": {"url": d.url, "checkinterval": 200, "rewriteinterval": 300}}, {"_default_": ["D"]},
-              start=False)
-    p.env = dict(os.environ, LD_PRELOAD=str(shim), CLOCKSTEP_AFTER_MS="2500", CLOCKSTEP_BACK_S="3600",
-                 ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
-    p.start()
-    wait_until(lambda: p.meta()["backendStatus"]["D"] is True, 5, what="D healthy")
-    time.sleep(3)  # past the step
-    d.stop()
-    wait_until(lambda: p.meta()["backendStatus"]["D"] is False, 5, what="D seen down after the step")
-    r = requests.post(p.url + "/write", params={"db": "cs"}, data="m v=1 1000000000\n", timeout=10)
-    assert r.status_code == 204, r.text
-    assert p.meta()["queues"]["D"]["records"] == 1
-    d.start()
-    wait_until(lambda: p.meta()["queues"]["D"]["records"] == 0, 5, what="D up again and its queue replayed")
-    assert d.query("SELECT v FROM m", db="cs")["results"][0]["series"][0]["values"] == [["1970-01-01T00:00:01Z", 1]]
+    be = SwitchBackend(0)
+    try:
+        p = proxy(redis, {"D": {"url": be.url, "checkinterval": 200, "rewriteinterval": 300}}, {"_default_": ["D"]},
+                  start=False)
+        p.env = dict(os.environ, LD_PRELOAD=str(shim), CLOCKSTEP_AFTER_MS="4000", CLOCKSTEP_BACK_S="3600",
+                     ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
+        p.start()
+        wait_until(lambda: p.meta()["backendStatus"]["D"] is True, 5, what="D healthy")
+        # D takes no write: the write is queued and its replay fails, to be tried again after rewriteinterval
+        r = requests.post(p.url + "/write", params={"db": "cs"}, data="m v=1 1000000000\n", timeout=10)
+        assert r.status_code == 204, r.text
+        wait_until(lambda: be.writes >= 3, 5, what="the replay tried again")
+        time.sleep(4.5)  # past the step
+        tries = be.writes
+        wait_until(lambda: be.writes > tries, 3, what="the replay tried again after the step")
+        be.status = 204
+        wait_until(lambda: p.meta()["queues"]["D"]["records"] == 0, 3, what="the queue replayed after the step")
+        assert be.lines == ["m v=1 1000000000"]
+        # the health checks run on too
+        be.down = True
+        wait_until(lambda: p.meta()["backendStatus"]["D"] is False, 5, what="D seen down after the step")
+        assert p.meta()["node"]["uptime_s"] < 600, p.meta()["node"]
+    finally:
+        be.close()
     stamps = [datetime.datetime.strptime(ln[:19], "%Y-%m-%dT%H:%M:%S") for ln in p.stderr().splitlines()
               if ln[:4].isdigit()]
     assert (stamps[0] - stamps[-1]).total_seconds() > 3500, (stamps[0], stamps[-1])
