@@ -587,6 +587,40 @@ def test_big_result_complete(cl):
     assert got.content == want.content
 
 
+def test_big_result_to_a_slow_client_is_not_buffered(cl):
+    """A client that reads a 50 MB answer slowly (a small receive buffer, 256 KB every 20 ms) holds the daemon back
+    from reading the backend: the daemon's RSS stays bounded while the answer trickles out, and the answer is whole."""
+    import socket as sk
+
+    big = query_raw(cl.a.url, "SELECT count(n) FROM big", db="big").json()["results"][0]
+    if "series" not in big:  # test_big_result_complete writes the data; alone, this test writes it
+        pad = "x" * 10000
+        for part in range(10):
+            body = "".join('big,k=k%d s="%s%05d",n=%di %d\n' % (i % 10, pad, i, i, T0 + i)
+                           for i in range(part * 500, (part + 1) * 500))
+            assert cl.a.write(body, "big", precision="s").status_code == 204
+    s = sk.socket()
+    s.setsockopt(sk.SOL_SOCKET, sk.SO_RCVBUF, 64 * 1024)
+    s.connect(("127.0.0.1", cl.proxy.port))
+    s.sendall(b"GET /query?db=big&q=SELECT+*+FROM+big HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n"
+              b"Connection: close\r\n\r\n")
+    rss0 = proc_status_kb(cl.proxy.pid, "VmRSS")
+    got, peak = b"", 0
+    while True:
+        d = s.recv(256 * 1024)
+        if not d:
+            break
+        got += d
+        peak = max(peak, proc_status_kb(cl.proxy.pid, "VmRSS"))
+        time.sleep(0.02)
+    s.close()
+    head, _, body = got.partition(b"\r\n\r\n")
+    print("\nslow client: %d bytes; daemon VmRSS %d kB before, peak %d kB" % (len(body), rss0, peak))
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert len(body) > 50 * 10**6
+    assert peak - rss0 < 32 * 1024, "RSS grew by %d kB while a slow client read the answer" % (peak - rss0)
+
+
 # ---- failover and backends that are down ---------------------------------------------------------------------
 
 
