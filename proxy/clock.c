@@ -6,8 +6,9 @@
  * before the step waits that much longer: health checks and replay ticks stop, query deadlines and lingering
  * batches hang, for as long as the step. This file defines gettimeofday() in the executable, which the dynamic
  * linker then binds for the libraries too (as an allocator's malloc() is): CLOCK_MONOTONIC plus an offset that
- * starts as the wall clock's and only ever grows. A step forward moves it forward with the wall clock (timers fire
- * early, which they all tolerate); a step back leaves it running on, ahead of the wall clock by the step.
+ * starts as the wall clock's and only ever grows. A step forward moves it forward with the wall clock, as before
+ * (timers fire early: idle connections close, a query's deadline may cut it short); a step back leaves it running
+ * on, ahead of the wall clock by the step (so are h2o's Date headers, which clients do not read).
  *
  * Code that needs the wall clock itself (log lines, the time given to points without one) reads CLOCK_REALTIME.
  */
