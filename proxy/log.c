@@ -73,8 +73,9 @@ void ip_log_limited(ip_log_limit_t *site, ip_log_level_t level, const char *fmt,
     clock_gettime(CLOCK_MONOTONIC, &now);
     long long now_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     long long next = __atomic_load_n(&site->next_ms, __ATOMIC_RELAXED);
-    if (now_ms < next ||
-        !__atomic_compare_exchange_n(&site->next_ms, &next, now_ms + 1000, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    if (now_ms < next || !__atomic_compare_exchange_n(&site->next_ms, &next,
+                                                      now_ms + (site->interval_ms != 0 ? site->interval_ms : 1000), 0,
+                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
         __atomic_add_fetch(&site->held, 1, __ATOMIC_RELAXED);
         return;
     }

@@ -14,9 +14,11 @@ int ip_log_enabled(ip_log_level_t level);
 
 void ip_log(ip_log_level_t level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* A log site that can fire for every request (a full disk): it prints at most one line a second, and the next line
- * it prints tells how many it held back. One static zeroed ip_log_limit_t per site. Thread-safe. */
+/* A log site that can fire for every request (a full disk, a flood of connections): it prints at most one line per
+ * interval_ms (0: a second), and the next line it prints tells how many it held back. One static ip_log_limit_t per
+ * site, zeroed but for interval_ms. Thread-safe. */
 typedef struct st_ip_log_limit_t {
+    long long interval_ms;
     long long next_ms;
     unsigned long long held;
 } ip_log_limit_t;

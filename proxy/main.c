@@ -258,12 +258,9 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         sock->on_close.data = NULL;
         if (ip_server.max_connections != 0 && open > ip_server.max_connections) {
             /* over the limit: closed at once, so the clients already in keep their resources */
-            uint64_t now = ip_mono_ms();
-            if (now - t->last_accept_warning_ms > 10000) {
-                ip_log(IP_LOG_WARN, "connection refused: %ld connections open (-max-connections %ld)", open - 1,
-                       ip_server.max_connections);
-                t->last_accept_warning_ms = now;
-            }
+            static ip_log_limit_t refused = {.interval_ms = 10000};
+            ip_log_limited(&refused, IP_LOG_WARN, "connection refused: %ld connections open (-max-connections %ld)",
+                           open - 1, ip_server.max_connections);
             h2o_socket_close(sock);
             continue;
         }
@@ -272,12 +269,9 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
         /* Out of descriptors (or memory): the pending connection stays in the backlog and the listener
          * stays readable, so trying again at once would spin. Pause accepting for 100 ms. */
-        uint64_t now = ip_mono_ms();
-        if (now - t->last_accept_warning_ms > 10000) {
-            ip_log(IP_LOG_WARN, "cannot accept connections: %s (open connections are served; retrying)",
-                   strerror(errno));
-            t->last_accept_warning_ms = now;
-        }
+        static ip_log_limit_t paused = {.interval_ms = 10000};
+        ip_log_limited(&paused, IP_LOG_WARN, "cannot accept connections: %s (open connections are served; retrying)",
+                       strerror(errno));
         h2o_socket_read_stop(listener);
         t->accept_pause.cb = resume_accepting;
         if (!h2o_timeout_is_linked(&t->accept_pause))

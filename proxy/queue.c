@@ -227,7 +227,7 @@ static int consume(size_t b, size_t n, bool reject)
     if (r->have_batch) {
         dq_batch_keep(&r->batch, n);
         ret = reject ? dq_reject(Q.q[b], &r->batch) : dq_ack(Q.q[b], &r->batch);
-        if (ret == 0 && !reject) {
+        if (!reject && ret != DQ_ESTALE) { /* acknowledged, even when the cursor could not be persisted (DQ_EIO) */
             r->replayed_records += r->batch.n;
             ip_count(b, records_replayed, r->batch.n);
         }
@@ -296,16 +296,11 @@ static void on_replayed(up_job_t *job, void *cbdata)
             replay_next_group(b, t);
             return;
         }
-        int ret = dq_ack(Q.q[b], &r->batch);
-        if (ret != 0)
-            ip_log(IP_LOG_ERROR, "queue %s: cannot record replay progress: %s", name, ip_queue_strerror(ret));
-        r->replayed_records += r->batch.n;
-        ip_count(b, records_replayed, r->batch.n);
+        consume(b, r->batch.n, false);
         if (r->failing)
             ip_log(IP_LOG_INFO, "replay to %s resumed", name);
         r->failing = 0;
         r->isolate -= r->isolate != 0;
-        batch_done(b);
         if (dq_pending(Q.q[b]) == 0)
             ip_log(IP_LOG_INFO, "queue %s: replay complete (%llu records so far)", name,
                    (unsigned long long)r->replayed_records);

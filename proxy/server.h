@@ -36,7 +36,6 @@ typedef struct st_ip_thread_t {
     void *wbatch;                           /* write coalescing lanes of this loop (wbatch.c) */
     size_t active;                          /* writes and queries being answered (drained on SIGTERM) */
     h2o_timeout_entry_t accept_pause;       /* out of descriptors: accepting resumes when it fires */
-    uint64_t last_accept_warning_ms;
 } ip_thread_t;
 
 typedef struct st_ip_server_t {

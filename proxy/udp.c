@@ -54,17 +54,11 @@ struct st_udp_write_t {
 static struct {
     h2o_socket_t *sock;
     ip_thread_t *thread;
-    uint64_t datagrams, lines, bad_lines, refused_lines, last_warning_ms;
+    uint64_t datagrams, lines, bad_lines, refused_lines;
 } U;
 
-static void rate_limited_warning(const char *fmt, const char *detail)
-{
-    uint64_t now = ip_mono_ms();
-    if (now - U.last_warning_ms < 10000)
-        return;
-    U.last_warning_ms = now;
-    ip_log(IP_LOG_WARN, fmt, detail, (unsigned long long)U.bad_lines, (unsigned long long)U.refused_lines);
-}
+/* Bad or refused datagrams: at most one line every 10 s, with the totals so far. */
+static ip_log_limit_t warned = {.interval_ms = 10000};
 
 static void queue_lines(udp_write_t *w, udp_target_t *t)
 {
@@ -98,7 +92,9 @@ static void finish(udp_write_t *w)
     if (backends != 0 && refused == backends) {
         /* as for HTTP: refused by every backend, the lines are the sender's to fix */
         __atomic_add_fetch(&U.refused_lines, w->rt.valid, __ATOMIC_RELAXED);
-        rate_limited_warning("udp: backends refused a datagram: %s (bad lines so far: %llu, refused: %llu)", why);
+        ip_log_limited(&warned, IP_LOG_WARN,
+                       "udp: backends refused a datagram: %s (bad lines so far: %llu, refused: %llu)", why,
+                       (unsigned long long)U.bad_lines, (unsigned long long)U.refused_lines);
     } else {
         for (size_t i = 0; i < w->ntargets; i++)
             if (!(w->targets[i].done && w->targets[i].klass == UP_OK))
@@ -145,7 +141,8 @@ static void handle_datagram(const char *buf, size_t len)
     if (w->rt.invalid != 0) {
         __atomic_add_fetch(&U.bad_lines, w->rt.invalid, __ATOMIC_RELAXED);
         ubuf_append(&w->rt.errors, "", 1);
-        rate_limited_warning("udp: %s (bad lines so far: %llu, refused: %llu)", w->rt.errors.base);
+        ip_log_limited(&warned, IP_LOG_WARN, "udp: %s (bad lines so far: %llu, refused: %llu)", w->rt.errors.base,
+                       (unsigned long long)U.bad_lines, (unsigned long long)U.refused_lines);
     }
     size_t npieces = 0;
     for (size_t i = 0; i < cfg->nbackends; i++)
