@@ -12,7 +12,9 @@
  *
  * LEAN CLIENT: in loop mode, start_job() hands a use_h1 job to h1client (h1_start) when it serves the URL; its
  * callbacks (h1_on_head/h1_on_body/h1_on_done) fill job->res exactly as curl's header and write callbacks do and end
- * in finish_job(), and a cancel, a pause or a resume reaches it through the same paths as a curl transfer's.
+ * in finish_job(), and a cancel, a pause or a resume reaches it through the same paths as a curl transfer's. It has
+ * two pools (two h1 contexts), one for bulk jobs (writes) and one for the rest, so that writes never take every
+ * connection a query to the same backend would wait for.
  *
  * DESIGN
  * Three parties touch a job, each at a clearly separated time:
@@ -123,7 +125,8 @@ struct st_up_t {
     /* easy handles of finished transfers, reset and kept for the next ones (worker-only, or loop-only) */
     CURL *spare[MAX_SPARE_EASY];
     size_t nspare;
-    h1_ctx_t *h1; /* loop mode: the lean client of use_h1 jobs */
+    h1_ctx_t *h1;      /* loop mode: the lean client of use_h1 jobs */
+    h1_ctx_t *h1_bulk; /* loop mode: its second pool, for use_h1 jobs with bulk (writes) */
 };
 
 /* Loop mode: one socket curl watches. A connection socket (owned) is wrapped itself, and closed through the wrapper
@@ -342,6 +345,7 @@ up_job_t *up_job_new(const up_req_t *req, char *err, size_t errlen)
     job->_req.has_head = req->on_head != NULL;
     job->_req.streaming = req->on_chunk != NULL;
     job->_req.use_h1 = req->use_h1;
+    job->_req.bulk = req->bulk;
     job->_req.max_response = req->max_response;
     if (job->_req.max_response == 0)
         job->_req.max_response = job->_req.streaming ? MAX_RESPONSE_LIMIT : UP_DEFAULT_MAX_RESPONSE;
@@ -1039,7 +1043,7 @@ static bool start_h1(up_t *up, up_job_t *job, bool any)
         .timeout_ms = job->_req.timeout_ms,
     };
     job->_start_us = now_us();
-    job->_h1 = h1_start(up->h1, &r, &h1_handlers, job);
+    job->_h1 = h1_start(job->_req.bulk ? up->h1_bulk : up->h1, &r, &h1_handlers, job);
     if (job->_h1 == NULL) { /* not a URL it serves (https://, user info, a name without a resolver) */
         free(job->_h1_headers);
         job->_h1_headers = NULL;
@@ -1566,6 +1570,7 @@ up_t *up_create_on_loop(h2o_loop_t *loop, const up_opts_t *opts)
         .getaddr_receiver = opts != NULL ? opts->getaddr_receiver : NULL,
     };
     up->h1 = h1_ctx_new(loop, &ho);
+    up->h1_bulk = h1_ctx_new(loop, &ho);
     return up;
 }
 
@@ -1596,7 +1601,8 @@ static void destroy_on_loop(up_t *up)
     curl_multi_cleanup(up->multi); /* may still report sockets removed and closed */
     up->multi = NULL;
     h1_ctx_free(up->h1); /* every job is finished: only pooled connections are left */
-    up->h1 = NULL;
+    h1_ctx_free(up->h1_bulk);
+    up->h1 = up->h1_bulk = NULL;
     if (h2o_timeout_is_linked(&up->kick))
         h2o_timeout_unlink(&up->kick);
     h2o_timeout_dispose(up->loop, &up->zero);

@@ -33,7 +33,8 @@
  *
  * LEAN CLIENT: in loop mode, a job with use_h1 and an http:// URL runs on h1client (h1client.h) instead of curl:
  * the same life cycle, messages, caps, flow control and cancel rules; only the connections differ (h1client keeps
- * its own keep-alive pool per origin, under the same max_host_connections and idle age as curl's).
+ * its own keep-alive pools per origin, one for bulk jobs and one for the others, each under the same
+ * max_host_connections and idle age as curl's).
  *
  * Typical use (a handler passing an answer through with h2o_send(); one send in flight at a time):
  *   on_head:  look at job->res.status; on 5xx up_cancel(job) and fail over, else h2o_start_response
@@ -129,6 +130,9 @@ typedef struct st_up_req_t {
      * client, for each of the two connection pools). For small, latency-bound requests such as queries, where
      * curl's per-transfer work is most of the cost. Ignored otherwise: curl runs the job. */
     bool use_h1;
+    /* With use_h1: the transfer takes a connection of the lean client's second pool, which has the same limits.
+     * For writes, so that a burst of them never holds every connection a query to the same backend waits for. */
+    bool bulk;
 } up_req_t;
 
 /* Results, valid inside the callback. Strings are NUL-terminated and owned by the job. */
@@ -197,7 +201,7 @@ struct st_up_job_t {
         size_t max_response;
         size_t body_cap;          /* allocated size of res.body */
         bool has_head, streaming; /* on_head / on_chunk were set: read by the worker */
-        bool use_h1;
+        bool use_h1, bulk;
     } _req;
 };
 

@@ -405,6 +405,7 @@ static void replay_next_group(size_t b, ip_thread_t *t)
     req.body_len = body.len;
     req.gzip = be->gzip;
     req.max_response = 1 << 20;
+    req.use_h1 = req.bulk = true; /* as the client's writes */
     r->job = up_job_new(&req, err, sizeof(err));
     ubuf_free(&url);
     ubuf_free(&body);

@@ -1325,6 +1325,38 @@ static void test_timeout_while_queued(void **state)
     free(queued.body);
 }
 
+/* A bulk job (a write) on the lean client takes a connection of the second pool: with one connection per host and pool,
+ * a query still gets through while a slow write holds the bulk one, and a second write waits for it. Curl has one
+ * pool, where the query waits too. */
+static void test_bulk_pool_is_apart(void **state)
+{
+    fx_t *fx = *state;
+    result_t slow = {0}, query = {0}, write = {0};
+    char url[128];
+    int before = fx->done, seen = atomic_load(&srv.requests);
+    url_of(url, sizeof(url), "/delay/1000");
+    up_req_t req = req_for(fx, UP_GET, url, &slow);
+    req.bulk = true;
+    submit(fx, &req);
+    wait_requests(fx, seen + 1);
+    url_of(url, sizeof(url), "/ping");
+    up_req_t q = req_for(fx, UP_GET, url, &query);
+    q.timeout_ms = 400;
+    submit(fx, &q);
+    up_req_t w = req_for(fx, UP_GET, url, &write);
+    w.timeout_ms = 400;
+    w.bulk = true;
+    submit(fx, &w);
+    run_until(fx, &fx->done, before + 3, 5000);
+    assert_int_equal(slow.klass, UP_OK);
+    assert_int_equal(query.klass, h1_mode ? UP_OK : UP_UNREACHABLE);
+    assert_int_equal(write.klass, UP_UNREACHABLE);
+    assert_true(write.timed_out);
+    free(slow.body);
+    free(query.body);
+    free(write.body);
+}
+
 static void test_concurrent_1000(void **state)
 {
     enum { N = 1000 };
@@ -1964,6 +1996,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cancel_from_callback, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_cancel_releases_connection, fx_setup_one_conn, fx_teardown),
         cmocka_unit_test_setup_teardown(test_timeout_while_queued, fx_setup_one_conn, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_bulk_pool_is_apart, fx_setup_one_conn, fx_teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_1000, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_destroy_in_flight, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_invalid_requests, fx_setup, fx_teardown),
