@@ -11,17 +11,18 @@
 #include <cmocka.h>
 #include "route.h"
 
-/* Backends A, B, C; keymaps cpu→A, mem→B, "c pu"→C, _default_→A,B (optional); node nexts optional. */
+/* Backends A, B, C; keymaps cpu→A, mem→B, "c pu"→C, cpu.load.one→C, _default_→A,B (optional); node nexts optional. */
 static cfg_t *make_cfg(int with_default, const char *nexts)
 {
     static const char *uf[] = {"url"};
     static const char *ua[] = {"http://a"}, *ub[] = {"http://b"}, *uc[] = {"http://c"};
     static const char *cpu[] = {"A"}, *mem[] = {"B"}, *cspu[] = {"C"}, *dflt[] = {"A", "B"};
     cfg_hash_t b[] = {{"A", 1, uf, ua}, {"B", 1, uf, ub}, {"C", 1, uf, uc}};
-    cfg_list_t k[] = {{"cpu", 1, cpu}, {"mem", 1, mem}, {"c pu", 1, cspu}, {"_default_", 2, dflt}};
+    cfg_list_t k[] = {
+        {"cpu", 1, cpu}, {"mem", 1, mem}, {"c pu", 1, cspu}, {"cpu.load.one", 1, cspu}, {"_default_", 2, dflt}};
     const char *nf[] = {"listenaddr", "nexts"}, *nv[] = {":7000", nexts};
     cfg_hash_t n = {"l1", nexts != NULL ? 2 : 1, nf, nv};
-    cfg_src_t src = {b, 3, k, with_default ? 4 : 3, NULL, &n, "l1"};
+    cfg_src_t src = {b, 3, k, with_default ? 5 : 4, NULL, &n, "l1"};
     cfg_t *cfg;
     char err[512];
     assert_int_equal(cfg_build(&src, &cfg, err, sizeof(err)), 0);
@@ -57,6 +58,14 @@ static const struct {
      "10\n",
      LP_PREC_NS, "cpu v=1 1\ncpu v=1 3\nx v=1 6\ny v=1 7\nz v=1 8\ncpu v=1 9\n",
      "mem v=1 5\nx v=1 6\ny v=1 7\nz v=1 8\n", "c\\ pu v=1 2\nc\\ pu v=1 4\nc\\ pu v=1 10\n", 10, 0},
+    /* names alike in their first 8 bytes, or shorter, each with its own route while the lookup remembers them */
+    {"cpu.load.one v=1 1\ncpu.load.two v=1 2\ncpu.load v=1 3\ncpu.load.one v=1 4\ncpu.load.two v=1 5\ncpu v=1 6\n"
+     "cp v=1\ncpu.load.onf v=1 7\n",
+     LP_PREC_NS,
+     "cpu.load.two v=1 2\ncpu.load v=1 3\ncpu.load.two v=1 5\ncpu v=1 6\ncp v=1 1700000000123456789\n"
+     "cpu.load.onf v=1 7\n",
+     "cpu.load.two v=1 2\ncpu.load v=1 3\ncpu.load.two v=1 5\ncp v=1 1700000000123456789\ncpu.load.onf v=1 7\n",
+     "cpu.load.one v=1 1\ncpu.load.one v=1 4\n", 8, 0},
 };
 
 static void check_body(const rt_write_t *w, size_t b, const char *expected)
