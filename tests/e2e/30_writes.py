@@ -615,16 +615,30 @@ def test_concurrent_writes_all_land(cl):
 
     with concurrent.futures.ThreadPoolExecutor(8) as ex:
         assert sorted(ex.map(one, range(16))) == list(range(16))
-    count = "SELECT count(v) FROM conc GROUP BY k, j"
-    short = {}
-    for name, i in (("A", cl.a), ("B", cl.b)):
-        got = {(s["tags"]["k"], s["tags"]["j"]): s["values"][0][1]
-               for s in i.query(count, db=db)["results"][0].get("series", [])}
-        short[name] = {kj: got.get(kj, 0) for kj in ((str(k), str(j)) for k in range(16) for j in range(10))
-                       if got.get(kj, 0) != 50}
-    # the requests short of points, by backend, with what the daemon counted for each backend
-    assert short == {"A": {}, "B": {}}, (short, cl.l1.meta().get("stats"), cl.l1.meta()["queues"])
-    assert cl.a.query("SELECT count(value) FROM cpu", db=db)["results"][0]["series"][0]["values"][0][1] == 160
+    requests_kj = [(str(k), str(j)) for k in range(16) for j in range(10)]
+
+    def short():
+        """The requests short of points, by backend (cpu lines: A only)."""
+        out = {}
+        for name, i, m, field, want in (("A", cl.a, "conc", "v", 50), ("B", cl.b, "conc", "v", 50),
+                                        ("A cpu", cl.a, "cpu", "value", 1)):
+            series = i.query("SELECT count(%s) FROM %s GROUP BY k, j" % (field, m), db=db)["results"][0]
+            got = {(s["tags"]["k"], s["tags"]["j"]): s["values"][0][1] for s in series.get("series", [])}
+            out[name] = {kj: got.get(kj, 0) for kj in requests_kj if got.get(kj, 0) != want}
+        return out
+
+    missing = short()
+    if any(missing.values()):
+        # influxd 1.6 now and then acknowledges a write whose points its queries then miss until it restarts, though
+        # its WAL holds them (influxdata/influxdb#9431; seen here with SHOW SERIES listing the series): what it stored
+        # is what it has after a restart
+        for name in {n.split()[0] for n, v in missing.items() if v}:
+            cl.by_name[name].stop()
+            cl.by_name[name].start()
+        wait_until(lambda: all(cl.l1.meta()["backendStatus"][n] for n in ("A", "B")), 20,
+                   what="A and B healthy again")
+    # the requests short of points, with what the daemon counted for each backend
+    assert short() == {"A": {}, "B": {}, "A cpu": {}}, (missing, cl.l1.meta().get("stats"), cl.l1.meta()["queues"])
     assert "cpu" not in stored(cl.b, db)
 
 
