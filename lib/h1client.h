@@ -2,10 +2,10 @@
  * h1client — plain HTTP/1.1 exchanges on an h2o loop (layer 2), with a keep-alive pool per origin.
  *
  * DESIGN
- * A lean client for the one kind of transfer where curl's per-transfer work (easy-handle setup, its own
- * poll() calls, connection-cache bookkeeping, header callbacks line by line) costs more than the
- * exchange itself: small requests to an InfluxDB backend over http://, on the loop that received the
- * client's request. It does only what that needs: one request at a time per connection (no
+ * A lean client for the transfers where curl's per-transfer work (easy-handle setup, its own poll()
+ * calls, connection-cache bookkeeping, header callbacks line by line) is a large share of the cost:
+ * queries and writes to an InfluxDB backend over http://, on the loop that received the client's
+ * request. It does only what that needs: one request at a time per connection (no
  * pipelining), Content-Length or chunked bodies, or bodies up to the close; the connection goes back
  * to its origin's pool when the answer was complete and the server did not ask to close. Sockets are
  * h2o sockets of the loop; an idle pooled connection stays registered for reading, and one that turns

@@ -127,8 +127,8 @@ typedef struct st_up_req_t {
     up_chunk_cb on_chunk;
     /* Loop mode and an http:// URL: run the transfer on the loop's own lean HTTP/1.1 client (h1client.h) instead
      * of curl, with the same results, limits and guarantees (max_host_connections and the idle age are per
-     * client, for each of the two connection pools). For small, latency-bound requests such as queries, where
-     * curl's per-transfer work is most of the cost. Ignored otherwise: curl runs the job. */
+     * client, for each of the two connection pools). For requests where curl's per-transfer work is a large share
+     * of the cost: queries, and the daemon's writes. Ignored otherwise: curl runs the job. */
     bool use_h1;
     /* With use_h1: the transfer takes a connection of the lean client's second pool, which has the same limits.
      * For writes, so that a burst of them never holds every connection a query to the same backend waits for. */
