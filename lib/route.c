@@ -119,38 +119,104 @@ static int append_line(rt_write_t *w, size_t b, const lp_line_t *l, const char *
     return 0;
 }
 
-/* Sends the line to each backend of @k and of nexts, each at most once. */
-static int deliver(const cfg_t *cfg, const cfg_keymap_t *k, rt_write_t *w, const lp_line_t *l, const char *ts,
-                   size_t tslen)
+/* The backends a line of keymap @k goes to, into @t: @k's, then the node's nexts that are not among them, each once
+ * (a keymap names a backend once at most). Returns how many (at most the snapshot's backends). */
+static size_t targets(const cfg_t *cfg, const cfg_keymap_t *k, size_t *t)
 {
+    size_t n = 0;
+
     for (size_t i = 0; i < k->n; i++)
-        if (append_line(w, k->backends[i], l, ts, tslen) != 0)
-            return -1;
+        t[n++] = k->backends[i];
     for (size_t i = 0; i < cfg->node.nnexts; i++) {
         size_t b = cfg->node.next_backends[i];
         int dup = 0;
-        for (size_t j = 0; j < k->n && !dup; j++)
-            dup = k->backends[j] == b;
         /* a nexts entry listed twice is still one delivery */
-        for (size_t j = 0; j < i && !dup; j++)
-            dup = cfg->node.next_backends[j] == b;
-        if (!dup && append_line(w, b, l, ts, tslen) != 0)
-            return -1;
+        for (size_t j = 0; j < n && !dup; j++)
+            dup = t[j] == b;
+        if (!dup)
+            t[n++] = b;
+    }
+    return n;
+}
+
+/* A run: lines of one keymap that follow each other in the body, each with its time and its '\n', after a first line
+ * that went to its backends the usual way (append_line). The run is appended to each backend at once when it ends.
+ * It never grows past a line that would start a new piece, or pass the cap of a backend's body, for any of its
+ * backends, so appending it whole leaves the same bodies and pieces as appending its lines one by one. */
+typedef struct st_run_t {
+    const cfg_keymap_t *k; /* NULL: no run */
+    const size_t *t;       /* its backends (targets()) */
+    size_t nt;
+    const char *start, *end; /* the bytes of the body after the first line */
+    size_t lines, room_lines, room_bytes;
+} run_t;
+
+/* Starts a run after a line of @k just appended to each of @t[0..nt) and ending at @end. */
+static void run_start(const rt_write_t *w, run_t *r, const cfg_keymap_t *k, const size_t *t, size_t nt, const char *end)
+{
+    r->k = k;
+    r->t = t;
+    r->nt = nt;
+    r->start = r->end = end;
+    r->lines = 0;
+    r->room_lines = SIZE_MAX;
+    r->room_bytes = SIZE_MAX;
+    for (size_t i = 0; i < nt; i++) {
+        const struct st_rt_view_t *v = &w->_views[t[i]];
+        size_t len = v->copied ? w->bodies[t[i]].len : v->len, room = w->bodies[t[i]].cap - len;
+        if (room < r->room_bytes)
+            r->room_bytes = room;
+        if (w->piece_bytes != 0) { /* what cut_if_full() lets into the current piece */
+            size_t n = w->nlines[t[i]] - v->piece_line, max = w->_cfg->backends[t[i]].maxrowlimit;
+            size_t used = len - v->piece_off;
+            if ((max > n ? max - n : 0) < r->room_lines)
+                r->room_lines = max > n ? max - n : 0;
+            if ((w->piece_bytes > used ? w->piece_bytes - used : 0) < r->room_bytes)
+                r->room_bytes = w->piece_bytes > used ? w->piece_bytes - used : 0;
+        }
+    }
+}
+
+/* Appends the run's lines, if any, to each of its backends, and ends it. */
+static int run_flush(rt_write_t *w, run_t *r)
+{
+    size_t bytes = (size_t)(r->end - r->start), lines = r->lines;
+
+    r->k = NULL;
+    r->lines = 0;
+    if (lines == 0)
+        return 0;
+    for (size_t i = 0; i < r->nt; i++) {
+        size_t b = r->t[i];
+        struct st_rt_view_t *v = &w->_views[b];
+        if (!v->copied && v->off + v->len == (size_t)(r->start - w->_body)) {
+            v->len += bytes; /* still a run of the body */
+        } else {
+            if (!v->copied) {
+                v->copied = 1;
+                if (ubuf_append(&w->bodies[b], w->_body + v->off, v->len) != 0)
+                    return -1;
+            }
+            if (ubuf_append(&w->bodies[b], r->start, bytes) != 0)
+                return -1;
+        }
+        w->nlines[b] += lines;
     }
     return 0;
 }
 
-/* The last few measurements seen in a body and their keymaps: a body usually holds a handful of measurements, and
- * comparing a few bytes is cheaper than unescaping and hashing the name again. Only names that unescaping left as
- * they were are kept, so the raw bytes stand for the name. */
-#define RECENT 4
+/* The measurements seen in a body and their keymaps, in a few slots chosen by a hash of the name's first bytes: a body
+ * usually holds a handful of measurements, and comparing a few bytes is cheaper than unescaping and hashing the name
+ * again. A slot is looked at without a loop, so lines whose measurements take turns cost no mispredicted branch. Two
+ * names that share a slot take it in turn (the other is looked up). Only names that unescaping left as they were are
+ * kept, so the raw bytes stand for the name. */
+#define RECENT 16 /* a power of two */
 
 typedef struct st_recent_t {
     uint64_t head[RECENT]; /* name_head() of each name */
     const char *name[RECENT];
-    size_t len[RECENT];
+    size_t len[RECENT]; /* 0: an empty slot (no measurement is empty) */
     const cfg_keymap_t *k[RECENT];
-    unsigned next;
 } recent_t;
 
 /* The first bytes of a valid line's measurement (up to 8, the rest of the word zero), read as one word: most names
@@ -174,23 +240,27 @@ static inline uint64_t name_head(const lp_line_t *l)
 #endif
 }
 
-/* An empty slot has length 0, which no measurement has. */
+static inline unsigned recent_slot(uint64_t head, size_t len)
+{
+    return (unsigned)(((head ^ len) * 0x9E3779B97F4A7C15ull) >> 60) & (RECENT - 1);
+}
+
 static const cfg_keymap_t *recent_route(const recent_t *r, const lp_line_t *l, uint64_t head)
 {
-    for (unsigned i = 0; i < RECENT; i++)
-        if (r->head[i] == head && r->len[i] == l->measurement_len &&
-            (r->len[i] <= 8 || memcmp(r->name[i] + 8, l->measurement + 8, r->len[i] - 8) == 0))
-            return r->k[i];
+    unsigned i = recent_slot(head, l->measurement_len);
+    if (r->head[i] == head && r->len[i] == l->measurement_len &&
+        (r->len[i] <= 8 || memcmp(r->name[i] + 8, l->measurement + 8, r->len[i] - 8) == 0))
+        return r->k[i];
     return NULL;
 }
 
 static void recent_add(recent_t *r, const lp_line_t *l, uint64_t head, const cfg_keymap_t *k)
 {
-    r->head[r->next] = head;
-    r->name[r->next] = l->measurement;
-    r->len[r->next] = l->measurement_len;
-    r->k[r->next] = k;
-    r->next = (r->next + 1) % RECENT;
+    unsigned i = recent_slot(head, l->measurement_len);
+    r->head[i] = head;
+    r->name[i] = l->measurement;
+    r->len[i] = l->measurement_len;
+    r->k[i] = k;
 }
 
 int rt_split(const cfg_t *cfg, const char *body, size_t len, lp_precision_t precision, const struct timespec *now,
@@ -200,9 +270,10 @@ int rt_split(const cfg_t *cfg, const char *body, size_t len, lp_precision_t prec
     lp_iter_t it;
     lp_line_t l;
     char ts[LP_INT64_BUFSZ + 1], meas[MEAS_MAX], reason[256];
-    size_t tslen;
+    size_t tslen, t[cfg->nbackends + 1];
+    run_t run = {.k = NULL};
 
-    memset(&recent, 0, sizeof(recent));
+    memset(recent.len, 0, sizeof(recent.len));
     ts[0] = ' ';
     tslen = 1 + lp_format_int64(lp_now(now, precision), ts + 1);
     w->_body = body;
@@ -235,10 +306,28 @@ int rt_split(const cfg_t *cfg, const char *body, size_t len, lp_precision_t prec
             w->unroutable++;
             continue;
         }
-        if (deliver(cfg, k, w, &l, ts, l.ts_len == 0 ? tslen : 0) != 0)
+        /* a line that follows the run on, as it stands and with its '\n', joins it while it fits */
+        const char *end = l.line + l.line_len + 1;
+        int whole = l.ts_len != 0 && (size_t)(end - body) <= len && end[-1] == '\n';
+        if (k == run.k && whole && l.line == run.end && run.lines < run.room_lines &&
+            (size_t)(end - run.start) <= run.room_bytes) {
+            run.end = end;
+            run.lines++;
+            w->valid++;
+            continue;
+        }
+        if (run_flush(w, &run) != 0)
             return -1;
+        size_t nt = targets(cfg, k, t);
+        for (size_t i = 0; i < nt; i++)
+            if (append_line(w, t[i], &l, ts, l.ts_len == 0 ? tslen : 0) != 0)
+                return -1;
         w->valid++;
+        if (whole)
+            run_start(w, &run, k, t, nt, end);
     }
+    if (run_flush(w, &run) != 0)
+        return -1;
     for (size_t b = 0; b < w->nbackends; b++) {
         const struct st_rt_view_t *v = &w->_views[b];
         w->out[b].base = v->copied ? w->bodies[b].base : body + v->off;

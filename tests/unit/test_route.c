@@ -319,6 +319,121 @@ static void test_pieces(void **state)
     cfg_release(cfg);
 }
 
+/* Backends A (maxrowlimit 3), B (maxrowlimit 5), C; keymaps a→A, b→B, ab→A,B, _default_→B,C; nexts as given. */
+static cfg_t *make_cfg_mixed(const char *nexts)
+{
+    static const char *af[] = {"url", "maxrowlimit"}, *av[] = {"http://a", "3"}, *bv[] = {"http://b", "5"};
+    static const char *cf[] = {"url"}, *cv[] = {"http://c"};
+    static const char *ka[] = {"A"}, *kb[] = {"B"}, *kab[] = {"A", "B"}, *dflt[] = {"B", "C"};
+    cfg_hash_t b[] = {{"A", 2, af, av}, {"B", 2, af, bv}, {"C", 1, cf, cv}};
+    cfg_list_t k[] = {{"a", 1, ka}, {"b", 1, kb}, {"ab", 2, kab}, {"_default_", 2, dflt}};
+    const char *nf[] = {"listenaddr", "nexts"}, *nv[] = {":7000", nexts};
+    cfg_hash_t n = {"l1", nexts != NULL ? 2 : 1, nf, nv};
+    cfg_src_t src = {b, 3, k, 4, NULL, &n, "l1"};
+    cfg_t *cfg;
+    char err[512];
+    assert_int_equal(cfg_build(&src, &cfg, err, sizeof(err)), 0);
+    return cfg;
+}
+
+static size_t rnd(uint64_t *seed, size_t n)
+{
+    *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+    return (size_t)(*seed >> 33) % n;
+}
+
+/* Random bodies (keymaps alternating or in runs, lines with and without times, invalid, blank and comment lines, CRLF)
+ * under every way of cutting pieces, with and without borrowing the body, and a cap some bodies pass: each backend's
+ * pieces are those of a model that appends its lines one by one (what rt_split does with a run of lines at once). */
+static void test_pieces_model(void **state)
+{
+    (void)state;
+    static const char *meas[] = {"a", "b", "ab", "zz", "a\\ x"};
+    static const size_t targets[][4] = {{0}, {1}, {0, 1}, {1, 2}, {1, 2}}, ntargets[] = {1, 1, 2, 2, 2};
+    static const size_t maxrow[] = {3, 5, 10000};
+    static const size_t piece_bytes[] = {RT_PIECE_BYTES, 40, 100, 0};
+    const char *nexts[] = {NULL, "C", "A,C"};
+    uint64_t seed = 42;
+
+    for (size_t nx = 0; nx < 3; nx++) {
+        cfg_t *cfg = make_cfg_mixed(nexts[nx]);
+        for (int iter = 0; iter < 600; iter++) {
+            char body[4096], want[3][4096];
+            size_t len = 0, wlen[3] = {0}, wlines[3] = {0}, npieces[3] = {0}, pbytes[3] = {0}, plines[3] = {0};
+            size_t pb = piece_bytes[iter % 4], cap = iter % 7 == 0 ? 300 : 1 << 20;
+            size_t cuts[3][64];
+            int run_of = (int)rnd(&seed, 3); /* 0: any measurement per line, else long runs of one */
+            size_t m = rnd(&seed, 5), nlines = 1 + rnd(&seed, 30);
+            for (size_t i = 0; i < nlines; i++) {
+                char line[128];
+                int kind = (int)rnd(&seed, 100);
+                if (run_of == 0 || rnd(&seed, 8) == 0)
+                    m = rnd(&seed, 5);
+                int has_ts = rnd(&seed, 5) != 0;
+                int ll = snprintf(line, sizeof(line), "%s,t=%u v=%ui%s", meas[m], (unsigned)rnd(&seed, 1000),
+                                  (unsigned)rnd(&seed, 100000), has_ts ? " 1700000000000000001" : "");
+                if (kind < 4) { /* invalid: not delivered */
+                    len += (size_t)snprintf(body + len, sizeof(body) - len, "%s bad\n", meas[m]);
+                    continue;
+                }
+                if (kind < 7) {
+                    len += (size_t)snprintf(body + len, sizeof(body) - len, kind < 5 ? "\n" : "# c\n");
+                    continue;
+                }
+                int crlf = kind < 10, last = i + 1 == nlines && rnd(&seed, 2) == 0;
+                len += (size_t)snprintf(body + len, sizeof(body) - len, "%s%s", line, last ? "" : crlf ? "\r\n" : "\n");
+                /* the model: this line, with the time added if it has none, to each target once */
+                size_t tg[3], nt = 0;
+                for (size_t j = 0; j < ntargets[m]; j++)
+                    tg[nt++] = targets[m][j];
+                for (const char *p = nexts[nx]; p != NULL && *p != '\0'; p += p[1] == ',' ? 2 : 1) {
+                    size_t b = (size_t)(*p - 'A'), dup = 0;
+                    for (size_t j = 0; j < nt; j++)
+                        dup |= tg[j] == b;
+                    if (!dup)
+                        tg[nt++] = b;
+                }
+                for (size_t j = 0; j < nt; j++) {
+                    size_t b = tg[j], add = (size_t)ll + (has_ts ? 0 : 20) + 1;
+                    if (pb != 0 && plines[b] != 0 && (plines[b] >= maxrow[b] || pbytes[b] + add > pb)) {
+                        cuts[b][npieces[b]++] = wlen[b];
+                        plines[b] = pbytes[b] = 0;
+                    }
+                    wlen[b] += (size_t)snprintf(want[b] + wlen[b], sizeof(want[b]) - wlen[b], "%s%s\n", line,
+                                                has_ts ? "" : " 1700000000123456789");
+                    plines[b]++;
+                    pbytes[b] += add;
+                    wlines[b]++;
+                }
+            }
+            rt_write_t w;
+            rt_write_init(&w, cfg->nbackends, cap);
+            w.borrow_body = iter % 2;
+            w.piece_bytes = pb;
+            int rc = rt_split(cfg, body, len, LP_PREC_NS, &NOW, &w);
+            int over = wlen[0] > cap || wlen[1] > cap || wlen[2] > cap;
+            if (rc != (over ? -1 : 0))
+                fail_msg("iteration %d: rt_split gave %d, the model %d, body [%.*s]", iter, rc, over ? -1 : 0, (int)len,
+                         body);
+            for (size_t b = 0; b < 3 && !over; b++) {
+                size_t at = 0, n = rt_npieces(&w, b);
+                assert_int_equal(w.nlines[b], wlines[b]);
+                assert_int_equal(n, wlines[b] == 0 ? 0 : pb == 0 ? 1 : npieces[b] + 1);
+                for (size_t i = 0; i < n; i++) {
+                    size_t nl, end = pb == 0 || i == npieces[b] ? wlen[b] : cuts[b][i];
+                    rt_slice_t p = rt_piece(&w, b, i, &nl);
+                    if (p.len != end - at || memcmp(p.base, want[b] + at, p.len) != 0)
+                        fail_msg("iteration %d, backend %zu, piece %zu: [%.*s], the model [%.*s]; body [%.*s]", iter, b,
+                                 i, (int)p.len, p.base, (int)(end - at), want[b] + at, (int)len, body);
+                    at = end;
+                }
+            }
+            rt_write_free(&w);
+        }
+        cfg_release(cfg);
+    }
+}
+
 /* 100,000 lines for a backend with maxrowlimit 3: 33,334 pieces, each of the lines it should hold. */
 static void test_many_pieces(void **state)
 {
@@ -355,10 +470,11 @@ static void test_many_pieces(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_cases),       cmocka_unit_test(test_slices_of_the_body),
-        cmocka_unit_test(test_errors_text), cmocka_unit_test(test_nexts),
-        cmocka_unit_test(test_cap),         cmocka_unit_test(test_many_lines_linear),
-        cmocka_unit_test(test_pieces),      cmocka_unit_test(test_many_pieces),
+        cmocka_unit_test(test_cases),        cmocka_unit_test(test_slices_of_the_body),
+        cmocka_unit_test(test_errors_text),  cmocka_unit_test(test_nexts),
+        cmocka_unit_test(test_cap),          cmocka_unit_test(test_many_lines_linear),
+        cmocka_unit_test(test_pieces),       cmocka_unit_test(test_many_pieces),
+        cmocka_unit_test(test_pieces_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
