@@ -974,7 +974,10 @@ static void h1_on_done(void *data, h1_code_t code, const char *message)
     if (code == H1_IO_ERROR && job->res.status != 0)
         cc = CURLE_PARTIAL_FILE; /* the head came, not the whole body */
     job->_h1 = NULL;
-    snprintf(job->res.message, sizeof(job->res.message), "%s", message);
+    size_t mlen = message != NULL ? strnlen(message, sizeof(job->res.message) - 1) : 0;
+    if (mlen != 0) /* no snprintf: this runs once per request */
+        memcpy(job->res.message, message, mlen);
+    job->res.message[mlen] = '\0';
     finish_job(job->_up, job, cc, NULL);
 }
 

@@ -817,25 +817,18 @@ static int read_params(query_req_t *q)
     h2o_iovec_t ct = header_value(req, H2O_TOKEN_CONTENT_TYPE);
     int form = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST")) && ct.len >= 33 &&
                h2o_lcstris(ct.base, 33, H2O_STRLIT("application/x-www-form-urlencoded"));
-    static const struct {
-        const char *name;
-        size_t off;
-    } params[] = {
-        {"q", offsetof(query_req_t, q)},
-        {"db", offsetof(query_req_t, db)},
-        {"rp", offsetof(query_req_t, rp)},
-        {"epoch", offsetof(query_req_t, epoch)},
-        {"pretty", offsetof(query_req_t, pretty)},
-        {"chunked", offsetof(query_req_t, chunked)},
-        {"chunk_size", offsetof(query_req_t, chunk_size)},
-        {"params", offsetof(query_req_t, params)},
-    };
-    for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
-        h2o_iovec_t *slot = (h2o_iovec_t *)((char *)q + params[i].off);
-        /* a form body wins over the query string, as in Go's Request.FormValue */
-        if (!(form && hu_param(pool, req->entity, params[i].name, slot)))
-            hu_param(pool, qs, params[i].name, slot);
-    }
+    static const char *const names[] = {"q", "db", "rp", "epoch", "pretty", "chunked", "chunk_size", "params"};
+    h2o_iovec_t *const slots[] = {&q->q,      &q->db,      &q->rp,         &q->epoch,
+                                  &q->pretty, &q->chunked, &q->chunk_size, &q->params};
+    h2o_iovec_t values[sizeof(names) / sizeof(names[0])];
+    unsigned char found[sizeof(names) / sizeof(names[0])] = {0};
+    /* a form body wins over the query string, as in Go's Request.FormValue */
+    if (form)
+        hu_params(pool, req->entity, names, sizeof(names) / sizeof(names[0]), values, found);
+    hu_params(pool, qs, names, sizeof(names) / sizeof(names[0]), values, found);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (found[i])
+            *slots[i] = values[i];
     q->accept = header_value(req, H2O_TOKEN_ACCEPT);
     q->accept_encoding = header_value(req, H2O_TOKEN_ACCEPT_ENCODING);
     iql_slice_t trimmed = iql_trim_space(q->q.base, q->q.len); /* as influxd reads it */

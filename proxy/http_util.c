@@ -271,26 +271,43 @@ static int decode(h2o_mem_pool_t *pool, const char *s, size_t len, h2o_iovec_t *
 }
 
 /* url.ParseQuery as influxd (built with Go 1.17 or later) reads a query string or a form body: pairs split on '&', a
- * pair holding a ';' or a malformed escape dropped, the first remaining pair of the name wins (Values.Get). */
-int hu_param(h2o_mem_pool_t *pool, h2o_iovec_t qs, const char *name, h2o_iovec_t *out)
+ * pair holding a ';' or a malformed escape dropped, the first remaining pair of the name wins (Values.Get). One pass
+ * for every name asked. */
+size_t hu_params(h2o_mem_pool_t *pool, h2o_iovec_t qs, const char *const *names, size_t n, h2o_iovec_t *out,
+                 unsigned char *found)
 {
-    size_t nlen = strlen(name);
+    size_t left = 0, got = 0;
     const char *p = qs.base, *end = qs.base + qs.len;
-    while (p < end) {
+
+    for (size_t i = 0; i < n; i++)
+        left += !found[i];
+    while (p < end && got < left) {
         const char *amp = memchr(p, '&', (size_t)(end - p));
         const char *pe = amp != NULL ? amp : end;
         const char *eq = memchr(p, '=', (size_t)(pe - p));
         const char *ke = eq != NULL ? eq : pe;
         h2o_iovec_t key, value = h2o_iovec_init("", 0);
-        if (memchr(p, ';', (size_t)(pe - p)) == NULL && decode(pool, p, (size_t)(ke - p), &key) == 0 &&
-            key.len == nlen && memcmp(key.base, name, nlen) == 0 &&
-            (eq == NULL || decode(pool, eq + 1, (size_t)(pe - eq - 1), &value) == 0)) {
-            *out = value;
-            return 1;
+        if (memchr(p, ';', (size_t)(pe - p)) == NULL && decode(pool, p, (size_t)(ke - p), &key) == 0) {
+            for (size_t i = 0; i < n; i++) {
+                if (found[i] || strlen(names[i]) != key.len || memcmp(key.base, names[i], key.len) != 0)
+                    continue;
+                if (eq == NULL || decode(pool, eq + 1, (size_t)(pe - eq - 1), &value) == 0) {
+                    out[i] = value;
+                    found[i] = 1;
+                    got++;
+                }
+                break;
+            }
         }
         p = pe + 1;
     }
-    return 0;
+    return got;
+}
+
+int hu_param(h2o_mem_pool_t *pool, h2o_iovec_t qs, const char *name, h2o_iovec_t *out)
+{
+    unsigned char found = 0;
+    return (int)hu_params(pool, qs, &name, 1, out, &found);
 }
 
 h2o_iovec_t hu_url_encode(h2o_mem_pool_t *pool, const char *s, size_t len)

@@ -11,6 +11,7 @@ and assembled multi-statement answers with R. Tests that kill backends build the
 cluster.
 """
 
+import http.client
 import json
 import signal
 import socket
@@ -426,6 +427,50 @@ def test_post_form(cl):
     # parameters in the URL of a POST (no form body) work as with influxd
     q = "SELECT * FROM mem WHERE host = 'h3'"
     same_bytes(pq(cl, q, method="POST"), query_raw(cl.r.url, q, db="q", method="POST"))
+
+
+def raw_query(base, qs, body=None):
+    """/query?@qs sent as it is (requests would re-escape a malformed escape), by GET, or by POST with @body as a form:
+    (status, Content-Type, body)."""
+    u = urllib.parse.urlsplit(base)
+    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    try:
+        if body is None:
+            c.request("GET", "/query?" + qs)
+        else:
+            c.request("POST", "/query?" + qs, body=body.encode(),
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+        r = c.getresponse()
+        return r.status, r.getheader("Content-Type"), r.read()
+    finally:
+        c.close()
+
+
+def test_parameters_as_influxd_reads_them(cl):
+    """Query strings and form bodies read as influxd reads them: the first pair of a name wins, a pair holding a ';'
+    or a malformed escape does not count (a later pair of that name does), a name in the form body wins over the
+    URL's, '+' is a space; the same answer as influxd's, byte for byte."""
+    sel = urllib.parse.quote("SELECT * FROM mem WHERE host = 'h1'")
+    other = urllib.parse.quote("SELECT * FROM cpu WHERE host = 'h2'")
+    cases = [
+        "db=q&q=%s&q=%s" % (sel, other),
+        "q=%s;x&db=q&q=%s" % (other, sel),
+        "q=%%zz%s&db=q&q=%s" % (other, sel),
+        "db=nope&db=q&q=%s" % sel,
+        "db=q&q=SELECT+*+FROM+mem+WHERE+host+%3D+%27h1%27&epoch=ms&epoch=s",
+        "db=q&q=%s&pretty=true&pretty=false" % sel,
+        "db=q&q=%s&%%gg=1&chunked=true&chunk_size=1" % sel,
+        "db=q;&q=%s" % sel,
+        "d%%62=q&q=%s" % sel,
+    ]
+    for qs in cases:
+        got, want = raw_query(cl.url, qs), raw_query(cl.r.url, qs)
+        assert got == want, (qs, got, want)
+    # a form body against the URL, both ways
+    for url_qs, body in (("q=%s&db=q" % other, "q=%s" % sel), ("db=nope&epoch=ms", "db=q&q=%s&db=x" % sel),
+                         ("q=%s" % sel, "q=%s;&db=q" % other), ("q=%s&db=q" % sel, "")):
+        got, want = raw_query(cl.url, url_qs, body), raw_query(cl.r.url, url_qs, body)
+        assert got == want, (url_qs, body, got, want)
 
 
 def test_long_get_query(cl):
