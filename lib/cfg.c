@@ -469,7 +469,8 @@ const cfg_keymap_t *cfg_keymap_find(const cfg_t *cfg, const char *name, size_t l
         return NULL;
     for (size_t slot = hash_name(name, len) & cfg->_hmask; cfg->_htab[slot] != 0; slot = (slot + 1) & cfg->_hmask) {
         const cfg_keymap_t *k = &cfg->keymaps[cfg->_htab[slot] - 1];
-        if (strncmp(k->measurement, name, len) == 0 && k->measurement[len] == '\0')
+        /* the name may hold NUL bytes (line protocol allows them): compare lengths first, never past either end */
+        if (strnlen(k->measurement, len + 1) == len && memcmp(k->measurement, name, len) == 0)
             return k;
     }
     return NULL;

@@ -345,6 +345,13 @@ static void test_routing_hash(void **state)
     assert_string_equal(cfg_route(cfg, "cpux", 4)->measurement, "_default_");
     assert_null(cfg_keymap_find(cfg, "cpux", 4));
     assert_null(cfg_keymap_find(cfg, "", 0));
+    /* a name with NUL bytes (line protocol allows them) is none of the keymaps, wherever its hash falls */
+    char nul_name[72] = "cpu";
+    for (size_t n = 4; n < sizeof(nul_name); n++) {
+        nul_name[n - 1] = n % 9 == 0 ? 'x' : '\0';
+        assert_null(cfg_keymap_find(cfg, nul_name, n));
+        assert_string_equal(cfg_route(cfg, nul_name, n)->measurement, "_default_");
+    }
     assert_int_equal(cfg_backend_index(cfg, "B"), 1);
     assert_int_equal(cfg_backend_index(cfg, "C"), -1);
     /* references */
