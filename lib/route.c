@@ -67,13 +67,32 @@ static void add_error(rt_write_t *w, const char *line, size_t len, const char *r
     ubuf_append(&w->errors, reason, rlen);
 }
 
+/* Backend @b's lines so far, in bytes. */
+static size_t view_len(const rt_write_t *w, size_t b)
+{
+    return w->_views[b].copied ? w->bodies[b].len : w->_views[b].len;
+}
+
+/* What backend @b's current piece can still take (piece_bytes set): lines under its maxrowlimit, and bytes. Returns
+ * the lines it holds. */
+static size_t piece_room(const rt_write_t *w, size_t b, size_t *lines, size_t *bytes)
+{
+    const struct st_rt_view_t *v = &w->_views[b];
+    size_t n = w->nlines[b] - v->piece_line, max = w->_cfg->backends[b].maxrowlimit;
+    size_t used = view_len(w, b) - v->piece_off;
+
+    *lines = max > n ? max - n : 0;
+    *bytes = w->piece_bytes > used ? w->piece_bytes - used : 0;
+    return n;
+}
+
 /* Starts a new piece of backend @b's lines if the current one cannot take @add more bytes in one more line. */
 static void cut_if_full(rt_write_t *w, size_t b, size_t add)
 {
     struct st_rt_view_t *v = &w->_views[b];
-    size_t len = v->copied ? w->bodies[b].len : v->len, n = w->nlines[b] - v->piece_line;
+    size_t lines, bytes, len = view_len(w, b);
 
-    if (n == 0 || (n < w->_cfg->backends[b].maxrowlimit && len - v->piece_off + add <= w->piece_bytes))
+    if (piece_room(w, b, &lines, &bytes) == 0 || (lines != 0 && add <= bytes))
         return;
     if (v->ncuts == v->cuts_cap) {
         size_t cap = v->cuts_cap != 0 ? v->cuts_cap * 2 : 8;
@@ -85,6 +104,14 @@ static void cut_if_full(rt_write_t *w, size_t b, size_t add)
     }
     v->cuts[v->ncuts].off = v->piece_off = len;
     v->cuts[v->ncuts++].line = v->piece_line = w->nlines[b];
+}
+
+/* Backend @b's lines stop being a slice of the body: what it had so far is copied into its body. */
+static int start_copy(rt_write_t *w, size_t b)
+{
+    struct st_rt_view_t *v = &w->_views[b];
+    v->copied = 1;
+    return ubuf_append(&w->bodies[b], w->_body + v->off, v->len);
 }
 
 static int append_line(rt_write_t *w, size_t b, const lp_line_t *l, const char *ts, size_t tslen)
@@ -104,8 +131,7 @@ static int append_line(rt_write_t *w, size_t b, const lp_line_t *l, const char *
             w->nlines[b]++;
             return 0;
         }
-        v->copied = 1;
-        if (ubuf_append(&w->bodies[b], w->_body + v->off, v->len) != 0)
+        if (start_copy(w, b) != 0)
             return -1;
     }
     char *p = ubuf_reserve(&w->bodies[b], l->line_len + tslen + 1);
@@ -162,17 +188,15 @@ static void run_start(const rt_write_t *w, run_t *r, const cfg_keymap_t *k, cons
     r->room_lines = SIZE_MAX;
     r->room_bytes = SIZE_MAX;
     for (size_t i = 0; i < nt; i++) {
-        const struct st_rt_view_t *v = &w->_views[t[i]];
-        size_t len = v->copied ? w->bodies[t[i]].len : v->len, room = w->bodies[t[i]].cap - len;
+        size_t room = w->bodies[t[i]].cap - view_len(w, t[i]), lines, bytes;
         if (room < r->room_bytes)
             r->room_bytes = room;
-        if (w->piece_bytes != 0) { /* what cut_if_full() lets into the current piece */
-            size_t n = w->nlines[t[i]] - v->piece_line, max = w->_cfg->backends[t[i]].maxrowlimit;
-            size_t used = len - v->piece_off;
-            if ((max > n ? max - n : 0) < r->room_lines)
-                r->room_lines = max > n ? max - n : 0;
-            if ((w->piece_bytes > used ? w->piece_bytes - used : 0) < r->room_bytes)
-                r->room_bytes = w->piece_bytes > used ? w->piece_bytes - used : 0;
+        if (w->piece_bytes != 0) { /* what cut_if_full() lets into the current piece, which holds a line */
+            piece_room(w, t[i], &lines, &bytes);
+            if (lines < r->room_lines)
+                r->room_lines = lines;
+            if (bytes < r->room_bytes)
+                r->room_bytes = bytes;
         }
     }
 }
@@ -191,14 +215,8 @@ static int run_flush(rt_write_t *w, run_t *r)
         struct st_rt_view_t *v = &w->_views[b];
         if (!v->copied && v->off + v->len == (size_t)(r->start - w->_body)) {
             v->len += bytes; /* still a run of the body */
-        } else {
-            if (!v->copied) {
-                v->copied = 1;
-                if (ubuf_append(&w->bodies[b], w->_body + v->off, v->len) != 0)
-                    return -1;
-            }
-            if (ubuf_append(&w->bodies[b], r->start, bytes) != 0)
-                return -1;
+        } else if ((!v->copied && start_copy(w, b) != 0) || ubuf_append(&w->bodies[b], r->start, bytes) != 0) {
+            return -1;
         }
         w->nlines[b] += lines;
     }
@@ -210,7 +228,8 @@ static int run_flush(rt_write_t *w, run_t *r)
  * again. A slot is looked at without a loop, so lines whose measurements take turns cost no mispredicted branch. Two
  * names that share a slot take it in turn (the other is looked up). Only names that unescaping left as they were are
  * kept, so the raw bytes stand for the name. */
-#define RECENT 16 /* a power of two */
+#define RECENT_BITS 4
+#define RECENT (1u << RECENT_BITS)
 
 typedef struct st_recent_t {
     uint64_t head[RECENT]; /* name_head() of each name */
@@ -242,7 +261,7 @@ static inline uint64_t name_head(const lp_line_t *l)
 
 static inline unsigned recent_slot(uint64_t head, size_t len)
 {
-    return (unsigned)(((head ^ len) * 0x9E3779B97F4A7C15ull) >> 60) & (RECENT - 1);
+    return (unsigned)(((head ^ len) * 0x9E3779B97F4A7C15ull) >> (64 - RECENT_BITS));
 }
 
 static const cfg_keymap_t *recent_route(const recent_t *r, const lp_line_t *l, uint64_t head)
@@ -331,7 +350,7 @@ int rt_split(const cfg_t *cfg, const char *body, size_t len, lp_precision_t prec
     for (size_t b = 0; b < w->nbackends; b++) {
         const struct st_rt_view_t *v = &w->_views[b];
         w->out[b].base = v->copied ? w->bodies[b].base : body + v->off;
-        w->out[b].len = v->copied ? w->bodies[b].len : v->len;
+        w->out[b].len = view_len(w, b);
     }
     return 0;
 }

@@ -30,11 +30,11 @@ static json_t *must_parse(const char *buf, size_t len, int lines)
         json_error_t e;
         json_t *j = json_loadb(buf + at, end - at, JSON_DECODE_ANY | JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &e);
         if (j == NULL) {
-            if (getenv("FUZZ_QMERGE_DEBUG") != NULL)
-                fprintf(stderr, "jansson: %s in [%.*s]\n", e.text, (int)(end - at), buf + at);
             if (strstr(e.text, "unable to decode byte") == NULL && strstr(e.text, "depth") == NULL &&
-                strstr(e.text, "overflow") == NULL)
+                strstr(e.text, "overflow") == NULL) {
+                fprintf(stderr, "fuzz_qmerge: not JSON (%s): %.*s\n", e.text, (int)(end - at), buf + at);
                 abort();
+            }
             json_decref(all);
             return NULL;
         }

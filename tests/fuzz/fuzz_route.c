@@ -118,12 +118,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 t[nt++] = cfg->node.next_backends[i];
         }
         for (size_t i = 0; i < nt; i++) {
-            if (model[t[i]].nlines == MAXLINES) {
+            total[t[i]] += l.line_len + (l.ts_len == 0 ? tslen : 0) + 1; /* past MAXLINES too: the cap check */
+            if (model[t[i]].nlines == MAXLINES)
                 too_many = 1;
-                continue;
-            }
-            model_add(&model[t[i]], t[i], pb, l.line, l.line_len, ts, l.ts_len == 0 ? tslen : 0);
-            total[t[i]] += l.line_len + (l.ts_len == 0 ? tslen : 0) + 1;
+            else
+                model_add(&model[t[i]], t[i], pb, l.line, l.line_len, ts, l.ts_len == 0 ? tslen : 0);
         }
     }
 
