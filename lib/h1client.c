@@ -9,8 +9,15 @@
  * Body bytes are handed over straight from the socket's input buffer. A chunked body is decoded in place: the
  * buffer holds `decoded` bytes of body at its front and only raw bytes after them, and each read decodes the new
  * raw bytes behind the decoded ones, so a paused transfer keeps its undelivered body where it is and stops reading.
+ *
+ * influxd writes the head of a /query answer when it accepts the query and the body when the query is done, so the
+ * loop would wake and read twice per answer. For a request marked head_before_body the connection's SO_RCVLOWAT is
+ * raised, while the answer is awaited, to the length of the shortest whole answer the origin has given such a
+ * request: the kernel wakes the loop once head and body are in. It is lowered again at the first wake, and after
+ * H1_LOWAT_MS at the latest, so an answer shorter than that, or a body that takes long, is read as usual.
  */
 #include <errno.h>
+#include <limits.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,6 +83,7 @@ struct st_origin_t {
     struct sockaddr_storage addr; /* when the host is numeric */
     socklen_t addrlen;
     size_t nconns;          /* connecting, busy and idle */
+    size_t min_answer;      /* bytes of the shortest whole answer to a head_before_body request; 0: none yet */
     h2o_linklist_t idle;    /* conn_t._idle, oldest first */
     h2o_linklist_t waiting; /* h1_xfer_t._wait */
     h2o_linklist_t _link;
@@ -103,7 +111,10 @@ struct st_h1_xfer_t {
     int state;
     int framing;
     bool reused, retried, got_bytes, keepalive, paused, body_done;
-    bool writing;      /* the request is not all written yet */
+    bool writing; /* the request is not all written yet */
+    bool head_before_body;
+    bool lowat;        /* the connection's SO_RCVLOWAT is raised: it wakes only when min_answer bytes are in */
+    size_t head_len;   /* bytes of the final answer's head */
     uint64_t left;     /* F_LENGTH: body bytes still to come */
     uint64_t received; /* body bytes delivered */
     h1p_chunked_t chunked;
@@ -112,7 +123,7 @@ struct st_h1_xfer_t {
     int late_code;
     char late_msg[MESSAGE_SIZE];
     uint32_t timeout_ms;
-    h2o_timeout_entry_t deadline, connect_deadline, kick;
+    h2o_timeout_entry_t deadline, connect_deadline, kick, lowat_deadline;
     h2o_linklist_t _wait;
     h2o_linklist_t _drain;
     uint64_t drained;    /* body bytes read since h1_abort() */
@@ -286,6 +297,8 @@ static void conn_close(conn_t *c)
 /* Detaches the transfer's connection and closes it (a connection in the middle of an answer is never reused). */
 static void drop_conn(h1_xfer_t *x)
 {
+    x->lowat = false; /* a setting of the socket closed here; a retry on a new connection raises it anew */
+    unlink_entry(&x->lowat_deadline);
     if (x->conn != NULL) {
         x->conn->xfer = NULL;
         conn_close(x->conn);
@@ -366,12 +379,37 @@ static void on_written(h2o_socket_t *sock, const char *err)
     on_readable(sock, err);
 }
 
+/* The connection wakes for any byte again (the kernel wakes it at once if some are in). */
+static void lowat_off(h1_xfer_t *x)
+{
+    int one = 1;
+
+    if (!x->lowat)
+        return;
+    x->lowat = false;
+    unlink_entry(&x->lowat_deadline);
+    if (x->conn != NULL && x->conn->sock != NULL)
+        setsockopt(h2o_socket_get_fd(x->conn->sock), SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+}
+
+static void on_lowat_deadline(h2o_timeout_entry_t *e)
+{
+    lowat_off(H2O_STRUCT_FROM_MEMBER(h1_xfer_t, lowat_deadline, e));
+}
+
 static void send_request(h1_xfer_t *x)
 {
     h2o_socket_t *sock = x->conn->sock;
 
     x->state = X_HEAD;
     x->writing = true;
+    if (x->head_before_body && x->origin->min_answer > 1) {
+        int lowat = x->origin->min_answer < INT_MAX ? (int)x->origin->min_answer : INT_MAX;
+        if (setsockopt(h2o_socket_get_fd(sock), SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)) == 0) {
+            x->lowat = true;
+            h2o_timeout_link(x->ctx->loop, timeout_of(x->ctx, H1_LOWAT_MS), &x->lowat_deadline);
+        }
+    }
     sock->data = x->conn;
     h2o_socket_read_stop(sock);
     h2o_socket_read_start(sock, on_readable);
@@ -536,6 +574,7 @@ static void pump(origin_t *o)
 /* Unlinks the transfer from its timers and its origin's queue and closes its connection, if it still has one. */
 static void detach(h1_xfer_t *x)
 {
+    lowat_off(x);
     unlink_entry(&x->deadline);
     unlink_entry(&x->connect_deadline);
     unlink_entry(&x->kick);
@@ -570,6 +609,12 @@ static void complete(h1_xfer_t *x)
 {
     conn_t *c = x->conn;
 
+    if (x->head_before_body) {
+        size_t n = x->head_len + x->received; /* the body as delivered: never longer than it was on the wire */
+        if (x->origin->min_answer == 0 || n < x->origin->min_answer)
+            x->origin->min_answer = n;
+    }
+    lowat_off(x); /* before the connection may serve another request */
     /* an answer that came before the whole request was written (an early error) leaves the connection unusable */
     if (x->keepalive && !x->writing && c->sock->input->size == 0) {
         x->conn = NULL;
@@ -690,6 +735,7 @@ static int take_head(h1_xfer_t *x)
             return -1;
         }
         if (status >= 100 && status < 200 && status != 101) { /* informational: the real answer follows */
+            x->head_len += (size_t)rlen;
             h2o_buffer_consume(in, (size_t)rlen);
             continue;
         }
@@ -702,6 +748,7 @@ static int take_head(h1_xfer_t *x)
             return -1;
         }
         h2o_buffer_consume(in, (size_t)rlen);
+        x->head_len += (size_t)rlen;
         x->state = X_BODY;
         return 1;
     }
@@ -815,6 +862,7 @@ static void on_readable(h2o_socket_t *sock, const char *err)
         return;
     }
     x->got_bytes = true;
+    lowat_off(x); /* what is left of the answer is read as it comes */
     if (x->state == X_HEAD && take_head(x) <= 0)
         return;
     if (!x->paused)
@@ -957,11 +1005,13 @@ h1_xfer_t *h1_start(h1_ctx_t *ctx, const h1_request_t *req, const h1_handlers_t 
     x->h = handlers;
     x->data = data;
     x->timeout_ms = req->timeout_ms;
+    x->head_before_body = req->head_before_body;
     x->bufs[0] = h2o_iovec_init(start, (size_t)(p - start));
     x->bufs[1] = req->body;
     x->deadline.cb = on_deadline;
     x->connect_deadline.cb = on_connect_deadline;
     x->kick.cb = on_kick;
+    x->lowat_deadline.cb = on_lowat_deadline;
     x->state = X_WAITING;
     if (req->timeout_ms != 0)
         h2o_timeout_link(ctx->loop, timeout_of(ctx, req->timeout_ms), &x->deadline);

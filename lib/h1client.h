@@ -80,7 +80,15 @@ typedef struct st_h1_request_t {
     h2o_iovec_t body;    /* borrowed until on_done / h1_abort */
     bool has_body;       /* send Content-Length (POST), even for an empty body */
     uint32_t timeout_ms; /* whole transfer, waiting for a connection included; 0 = none */
+    /* The server sends the answer's head as soon as it takes the request and the body when it has it (influxd's
+     * /query): the client then sleeps until the answer is as long as the shortest whole answer the origin gave such
+     * a request, rather than waking for the head alone and again for the body (SO_RCVLOWAT; an answer shorter
+     * than that is read at most H1_LOWAT_MS late, and the origin's shortest answer is then that one). */
+    bool head_before_body;
 } h1_request_t;
+
+/* How long a head_before_body answer may wait in the socket before it is read whatever its length. */
+#define H1_LOWAT_MS 20
 
 /* A client for @loop. Out of memory aborts. Loop thread only, as every function below. */
 h1_ctx_t *h1_ctx_new(h2o_loop_t *loop, const h1_opts_t *opts);

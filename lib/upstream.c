@@ -345,6 +345,7 @@ up_job_t *up_job_new(const up_req_t *req, char *err, size_t errlen)
     job->_req.has_head = req->on_head != NULL;
     job->_req.streaming = req->on_chunk != NULL;
     job->_req.use_h1 = req->use_h1;
+    job->_req.head_before_body = req->head_before_body;
     job->_req.bulk = req->bulk;
     job->_req.max_response = req->max_response;
     if (job->_req.max_response == 0)
@@ -1044,6 +1045,7 @@ static bool start_h1(up_t *up, up_job_t *job, bool any)
         .body = h2o_iovec_init(job->_req.body, job->_req.body_len),
         .has_body = job->_req.method == UP_POST,
         .timeout_ms = job->_req.timeout_ms,
+        .head_before_body = job->_req.head_before_body,
     };
     job->_start_us = now_us();
     job->_h1 = h1_start(job->_req.bulk ? up->h1_bulk : up->h1, &r, &h1_handlers, job);

@@ -133,6 +133,9 @@ typedef struct st_up_req_t {
     /* With use_h1: the transfer takes a connection of the lean client's second pool, which has the same limits.
      * For writes, so that a burst of them never holds every connection a query to the same backend waits for. */
     bool bulk;
+    /* With use_h1: the backend sends the answer's head before its body is ready (influxd's /query); the loop is
+     * woken once per such answer, not once for each (h1_request_t.head_before_body). */
+    bool head_before_body;
 } up_req_t;
 
 /* Results, valid inside the callback. Strings are NUL-terminated and owned by the job. */
@@ -201,7 +204,7 @@ struct st_up_job_t {
         size_t max_response;
         size_t body_cap;          /* allocated size of res.body */
         bool has_head, streaming; /* on_head / on_chunk were set: read by the worker */
-        bool use_h1, bulk;
+        bool use_h1, bulk, head_before_body;
     } _req;
 };
 

@@ -271,6 +271,7 @@ static int send_query(query_req_t *q, size_t b, h2o_iovec_t stmt, int whole, int
     r.max_response = UP_DEFAULT_MAX_RESPONSE;
     /* a query is one small exchange, latency-bound: curl's per-transfer work would cost more than the exchange */
     r.use_h1 = true;
+    r.head_before_body = true; /* influxd flushes the head of a /query answer before it runs the query */
     if (whole) {
         /* passed through as it comes: no size cap, the stream window bounds the memory */
         r.on_head = on_stream_head;

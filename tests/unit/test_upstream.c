@@ -7,6 +7,8 @@
  * (N bytes, chunked), /close (promises 1000 bytes, sends 10, closes). For streaming, bodies whose
  * byte i is pat(i): /pattern/N (Content-Length), /pchunked/N (chunks of varied sizes), /pclose/N
  * (promises 2N bytes, sends N, closes), and /gzip/N (N bytes of text, gzipped, Content-Encoding: gzip).
+ * As influxd answers a query: /qhead/N (the head of a chunked 200, then after N ms its body, QHEAD_BODY) and
+ * /qtiny (a whole answer shorter than that head).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -227,6 +229,8 @@ static void send_gzip(int fd, size_t n)
     free(text);
 }
 
+#define QHEAD_BODY "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"values\":[[1,2]]}]}]}\n"
+
 #define NUL_ERROR_BODY                                                                                                 \
     "{\"error\":\"partial write: field type conflict: input field \\\"v\\\" on measurement \\\"a\\u0000b\\\" is "      \
     "type float dropped=1\"}\n"
@@ -273,6 +277,15 @@ static void respond(int fd, const char *method, const char *target, const char *
             atomic_fetch_add(&srv.stall_closed, 1);
     } else if (strcmp(target, "/drop-next") == 0) {
         send_fmt(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    } else if (sscanf(target, "/qhead/%ld", &n) == 1) {
+        struct timespec ts = {n / 1000, (n % 1000) * 1000000L};
+        send_fmt(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nRequest-Id: "
+                     "f1e2d3c4-0000-11ee-8000-000000000000\r\nX-Influxdb-Version: 1.6.7\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n");
+        nanosleep(&ts, NULL);
+        send_fmt(fd, "%zx\r\n%s\r\n0\r\n\r\n", strlen(QHEAD_BODY), QHEAD_BODY);
+    } else if (strcmp(target, "/qtiny") == 0) {
+        send_fmt(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}");
     } else if (sscanf(target, "/delay/%ld", &n) == 1) {
         struct timespec ts = {n / 1000, (n % 1000) * 1000000L};
         nanosleep(&ts, NULL);
@@ -652,6 +665,51 @@ static void test_get_records_request(void **state)
     assert_int_equal(body_len, 0);
     free(body);
     free(r.body);
+}
+
+/* Fetches @path (a query, as head_before_body says) and returns how long it took, in ms. */
+static uint64_t timed_fetch(fx_t *fx, const char *path, bool head_before_body, result_t *r)
+{
+    char url[128];
+    uint64_t t0 = now_ms();
+    url_of(url, sizeof(url), path);
+    up_req_t req = req_for(fx, UP_GET, url, r);
+    req.head_before_body = head_before_body;
+    fetch(fx, &req, r);
+    return now_ms() - t0;
+}
+
+/* Answers whose head comes before their body, as influxd's to a query: the lean client waits for the head and body
+ * together (SO_RCVLOWAT at the origin's shortest whole answer). Every answer still comes whole and in time: one
+ * whose body is late, one shorter than any before (it must not wait for the transfer's 5 s timeout), and the
+ * answer to a plain request on a connection that served such a query. */
+static void test_head_before_body(void **state)
+{
+    fx_t *fx = *state;
+    static const struct {
+        const char *path;
+        bool head_before_body;
+        int status;
+        const char *body;
+    } steps[] = {
+        {"/qhead/0", true, 200, QHEAD_BODY},   /* the origin's shortest answer is now this one */
+        {"/qhead/0", true, 200, QHEAD_BODY},   /* head and body come together: one wake */
+        {"/ping", false, 204, ""},             /* on the same connection: it wakes for its head alone */
+        {"/qhead/300", true, 200, QHEAD_BODY}, /* the body 300 ms after the head */
+        {"/qtiny", true, 200, "{}"},           /* shorter than the waited-for length: read after H1_LOWAT_MS */
+        {"/qtiny", true, 200, "{}"},           /* now the shortest answer */
+        {"/qhead/0", true, 200, QHEAD_BODY},
+    };
+    for (size_t i = 0; i != sizeof(steps) / sizeof(steps[0]); ++i) {
+        result_t r = {0};
+        uint64_t ms = timed_fetch(fx, steps[i].path, steps[i].head_before_body, &r);
+        assert_int_equal(r.klass, UP_OK);
+        assert_int_equal(r.status, steps[i].status);
+        assert_int_equal(r.body_len, strlen(steps[i].body));
+        assert_memory_equal(r.body, steps[i].body, r.body_len);
+        assert_true(ms < (strcmp(steps[i].path, "/qhead/300") == 0 ? 2000 : 1000));
+        free(r.body);
+    }
 }
 
 /* Which client ran: curl adds a default Accept header to a request without one, the lean client (use_h1) does not. */
@@ -1972,6 +2030,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ping_204, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_get_records_request, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_head, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_head_before_body, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_client_in_use, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_framing, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_broken_answers, fx_setup, fx_teardown),
