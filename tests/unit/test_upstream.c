@@ -681,8 +681,9 @@ static uint64_t timed_fetch(fx_t *fx, const char *path, bool head_before_body, r
 
 /* Answers whose head comes before their body, as influxd's to a query: the lean client waits for the head and body
  * together (SO_RCVLOWAT at the origin's shortest whole answer). Every answer still comes whole and in time: one
- * whose body is late, one shorter than any before (it must not wait for the transfer's 5 s timeout), and the
- * answer to a plain request on a connection that served such a query. */
+ * whose body is late, one shorter than any before (it must not wait for the transfer's 5 s timeout), one sent again
+ * on a new connection after the server closed the pooled one, and the answer to a plain request on a connection that
+ * served such a query. */
 static void test_head_before_body(void **state)
 {
     fx_t *fx = *state;
@@ -695,6 +696,8 @@ static void test_head_before_body(void **state)
         {"/qhead/0", true, 200, QHEAD_BODY},   /* the origin's shortest answer is now this one */
         {"/qhead/0", true, 200, QHEAD_BODY},   /* head and body come together: one wake */
         {"/ping", false, 204, ""},             /* on the same connection: it wakes for its head alone */
+        {"/drop-next", false, 200, "ok"},      /* the server closes the connection at the next request... */
+        {"/qhead/0", true, 200, QHEAD_BODY},   /* ...which is sent again on a new one, waiting as before */
         {"/qhead/300", true, 200, QHEAD_BODY}, /* the body 300 ms after the head */
         {"/qtiny", true, 200, "{}"},           /* shorter than the waited-for length: read after H1_LOWAT_MS */
         {"/qtiny", true, 200, "{}"},           /* now the shortest answer */
