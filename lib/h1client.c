@@ -113,7 +113,6 @@ struct st_h1_xfer_t {
     bool reused, retried, got_bytes, keepalive, paused, body_done;
     bool writing; /* the request is not all written yet */
     bool head_before_body;
-    bool lowat;        /* the connection's SO_RCVLOWAT is raised: it wakes only when min_answer bytes are in */
     size_t head_len;   /* bytes of the final answer's head */
     uint64_t left;     /* F_LENGTH: body bytes still to come */
     uint64_t received; /* body bytes delivered */
@@ -123,7 +122,8 @@ struct st_h1_xfer_t {
     int late_code;
     char late_msg[MESSAGE_SIZE];
     uint32_t timeout_ms;
-    h2o_timeout_entry_t deadline, connect_deadline, kick, lowat_deadline;
+    h2o_timeout_entry_t deadline, connect_deadline, kick;
+    h2o_timeout_entry_t lowat_deadline; /* linked while the connection's SO_RCVLOWAT is raised (min_answer bytes) */
     h2o_linklist_t _wait;
     h2o_linklist_t _drain;
     uint64_t drained;    /* body bytes read since h1_abort() */
@@ -297,8 +297,7 @@ static void conn_close(conn_t *c)
 /* Detaches the transfer's connection and closes it (a connection in the middle of an answer is never reused). */
 static void drop_conn(h1_xfer_t *x)
 {
-    x->lowat = false; /* a setting of the socket closed here; a retry on a new connection raises it anew */
-    unlink_entry(&x->lowat_deadline);
+    unlink_entry(&x->lowat_deadline); /* the raised SO_RCVLOWAT goes with the socket; a retry raises it anew */
     if (x->conn != NULL) {
         x->conn->xfer = NULL;
         conn_close(x->conn);
@@ -380,21 +379,15 @@ static void on_written(h2o_socket_t *sock, const char *err)
 }
 
 /* The connection wakes for any byte again (the kernel wakes it at once if some are in). */
-static void lowat_off(h1_xfer_t *x)
+static void lower_lowat(h1_xfer_t *x)
 {
     int one = 1;
-
-    if (!x->lowat)
-        return;
-    x->lowat = false;
-    unlink_entry(&x->lowat_deadline);
-    if (x->conn != NULL && x->conn->sock != NULL)
-        setsockopt(h2o_socket_get_fd(x->conn->sock), SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+    setsockopt(h2o_socket_get_fd(x->conn->sock), SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
 }
 
 static void on_lowat_deadline(h2o_timeout_entry_t *e)
 {
-    lowat_off(H2O_STRUCT_FROM_MEMBER(h1_xfer_t, lowat_deadline, e));
+    lower_lowat(H2O_STRUCT_FROM_MEMBER(h1_xfer_t, lowat_deadline, e));
 }
 
 static void send_request(h1_xfer_t *x)
@@ -405,10 +398,8 @@ static void send_request(h1_xfer_t *x)
     x->writing = true;
     if (x->head_before_body && x->origin->min_answer > 1) {
         int lowat = x->origin->min_answer < INT_MAX ? (int)x->origin->min_answer : INT_MAX;
-        if (setsockopt(h2o_socket_get_fd(sock), SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)) == 0) {
-            x->lowat = true;
+        if (setsockopt(h2o_socket_get_fd(sock), SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)) == 0)
             h2o_timeout_link(x->ctx->loop, timeout_of(x->ctx, H1_LOWAT_MS), &x->lowat_deadline);
-        }
     }
     sock->data = x->conn;
     h2o_socket_read_stop(sock);
@@ -574,7 +565,6 @@ static void pump(origin_t *o)
 /* Unlinks the transfer from its timers and its origin's queue and closes its connection, if it still has one. */
 static void detach(h1_xfer_t *x)
 {
-    lowat_off(x);
     unlink_entry(&x->deadline);
     unlink_entry(&x->connect_deadline);
     unlink_entry(&x->kick);
@@ -614,7 +604,6 @@ static void complete(h1_xfer_t *x)
         if (x->origin->min_answer == 0 || n < x->origin->min_answer)
             x->origin->min_answer = n;
     }
-    lowat_off(x); /* before the connection may serve another request */
     /* an answer that came before the whole request was written (an early error) leaves the connection unusable */
     if (x->keepalive && !x->writing && c->sock->input->size == 0) {
         x->conn = NULL;
@@ -862,7 +851,10 @@ static void on_readable(h2o_socket_t *sock, const char *err)
         return;
     }
     x->got_bytes = true;
-    lowat_off(x); /* what is left of the answer is read as it comes */
+    if (h2o_timeout_is_linked(&x->lowat_deadline)) { /* what is left of the answer is read as it comes */
+        h2o_timeout_unlink(&x->lowat_deadline);
+        lower_lowat(x);
+    }
     if (x->state == X_HEAD && take_head(x) <= 0)
         return;
     if (!x->paused)

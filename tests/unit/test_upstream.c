@@ -694,7 +694,7 @@ static void test_head_before_body(void **state)
         const char *body;
     } steps[] = {
         {"/qhead/0", true, 200, QHEAD_BODY},   /* the origin's shortest answer is now this one */
-        {"/qhead/0", true, 200, QHEAD_BODY},   /* head and body come together: one wake */
+        {"/qhead/0", true, 200, QHEAD_BODY},   /* waited for with its head */
         {"/ping", false, 204, ""},             /* on the same connection: it wakes for its head alone */
         {"/drop-next", false, 200, "ok"},      /* the server closes the connection at the next request... */
         {"/qhead/0", true, 200, QHEAD_BODY},   /* ...which is sent again on a new one, waiting as before */
