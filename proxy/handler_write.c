@@ -330,13 +330,16 @@ Trace:
 static int parse_params(write_req_t *w, lp_precision_t *precision)
 {
     h2o_req_t *req = w->req;
-    h2o_iovec_t qs = hu_query_string(req), v;
+    static const char *const names[] = {"db", "rp", "consistency", "precision"};
+    h2o_iovec_t *const slots[] = {&w->db, &w->rp, &w->consistency, &w->precision};
+    h2o_iovec_t values[sizeof(names) / sizeof(names[0])];
+    unsigned char found[sizeof(names) / sizeof(names[0])] = {0};
 
-    hu_param(&req->pool, qs, "db", &w->db);
-    hu_param(&req->pool, qs, "rp", &w->rp);
-    hu_param(&req->pool, qs, "consistency", &w->consistency);
-    if (hu_param(&req->pool, qs, "precision", &v))
-        w->precision = v;
+    /* one pass over the query string for every name */
+    hu_params(&req->pool, hu_query_string(req), names, sizeof(names) / sizeof(names[0]), values, found);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (found[i])
+            *slots[i] = values[i];
     if (w->db.len == 0) {
         hu_send_error(req, 400, "database is required");
         return -1;
