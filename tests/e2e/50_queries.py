@@ -650,15 +650,16 @@ def test_big_result_to_a_slow_client_is_not_buffered(cl):
     s.sendall(b"GET /query?db=big&q=SELECT+*+FROM+big HTTP/1.1\r\nHost: x\r\nAccept-Encoding: identity\r\n"
               b"Connection: close\r\n\r\n")
     rss0 = proc_status_kb(cl.proxy.pid, "VmRSS")
-    got, peak = b"", 0
+    parts, peak = [], 0
     while True:
         d = s.recv(256 * 1024)
         if not d:
             break
-        got += d
+        parts.append(d)
         peak = max(peak, proc_status_kb(cl.proxy.pid, "VmRSS"))
         time.sleep(0.02)
     s.close()
+    got = b"".join(parts)
     head, _, body = got.partition(b"\r\n\r\n")
     print("\nslow client: %d bytes; daemon VmRSS %d kB before, peak %d kB" % (len(body), rss0, peak))
     assert head.startswith(b"HTTP/1.1 200"), head
