@@ -13,8 +13,10 @@
  * influxd writes the head of a /query answer when it accepts the query and the body when the query is done, so the
  * loop would wake and read twice per answer. For a request marked head_before_body the connection's SO_RCVLOWAT is
  * raised, while the answer is awaited, to the length of the shortest whole answer the origin has given such a
- * request: the kernel wakes the loop once head and body are in. It is lowered again at the first wake, and after
- * H1_LOWAT_MS at the latest, so an answer shorter than that, or a body that takes long, is read as usual.
+ * request: the kernel wakes the loop once head and body are in. When that wake brings the whole answer, the value
+ * stays for the connection's next query (no system call to lower it and raise it again); it is lowered when the
+ * answer is not complete at that wake, after H1_LOWAT_MS at the latest (an answer shorter than that, or a body that
+ * takes long, is read as usual), and before any other request goes out on the connection.
  */
 #include <errno.h>
 #include <limits.h>
@@ -70,6 +72,7 @@ struct st_h1_ctx_t {
     h2o_linklist_t draining;   /* h1_xfer_t._drain: given up, read to their end to keep their connections */
     size_t nidle;              /* pooled connections, all origins */
     h2o_timeout_entry_t sweep; /* linked while nidle != 0: closes connections idle for longer than max_idle_ms */
+    h1_xfer_t *woken;          /* in on_readable: the transfer woken with SO_RCVLOWAT raised, while it lives */
     tmo_t **tmos;              /* one h2o timeout per duration in use; 0 ms is always there */
     size_t ntmos;
 };
@@ -94,6 +97,7 @@ struct st_conn_t {
     h2o_socket_t *sock;
     h2o_hostinfo_getaddr_req_t *getaddr;
     h1_xfer_t *xfer; /* NULL while idle */
+    int lowat;       /* the socket's SO_RCVLOWAT as last set (1: the kernel's default, wake for any byte) */
     uint64_t idle_since;
     /* a resolved name's addresses, in getaddrinfo's order: tried one after the other until one connects */
     struct sockaddr_storage addrs[MAX_ADDRS];
@@ -378,16 +382,17 @@ static void on_written(h2o_socket_t *sock, const char *err)
     on_readable(sock, err);
 }
 
-/* The connection wakes for any byte again (the kernel wakes it at once if some are in). */
-static void lower_lowat(h1_xfer_t *x)
+/* The connection's SO_RCVLOWAT, unless it has that value already; lowered to 1, the kernel wakes the loop at once if
+ * some bytes are in. */
+static void set_lowat(conn_t *c, int v)
 {
-    int one = 1;
-    setsockopt(h2o_socket_get_fd(x->conn->sock), SOL_SOCKET, SO_RCVLOWAT, &one, sizeof(one));
+    if (c->lowat != v && setsockopt(h2o_socket_get_fd(c->sock), SOL_SOCKET, SO_RCVLOWAT, &v, sizeof(v)) == 0)
+        c->lowat = v;
 }
 
 static void on_lowat_deadline(h2o_timeout_entry_t *e)
 {
-    lower_lowat(H2O_STRUCT_FROM_MEMBER(h1_xfer_t, lowat_deadline, e));
+    set_lowat(H2O_STRUCT_FROM_MEMBER(h1_xfer_t, lowat_deadline, e)->conn, 1);
 }
 
 static void send_request(h1_xfer_t *x)
@@ -396,11 +401,12 @@ static void send_request(h1_xfer_t *x)
 
     x->state = X_HEAD;
     x->writing = true;
-    if (x->head_before_body && x->origin->min_answer > 1) {
-        int lowat = x->origin->min_answer < INT_MAX ? (int)x->origin->min_answer : INT_MAX;
-        if (setsockopt(h2o_socket_get_fd(sock), SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof(lowat)) == 0)
-            h2o_timeout_link(x->ctx->loop, timeout_of(x->ctx, H1_LOWAT_MS), &x->lowat_deadline);
-    }
+    int lowat = 1;
+    if (x->head_before_body && x->origin->min_answer > 1)
+        lowat = x->origin->min_answer < INT_MAX ? (int)x->origin->min_answer : INT_MAX;
+    set_lowat(x->conn, lowat);
+    if (x->conn->lowat > 1) /* also when lowering it failed: the deadline tries again */
+        h2o_timeout_link(x->ctx->loop, timeout_of(x->ctx, H1_LOWAT_MS), &x->lowat_deadline);
     sock->data = x->conn;
     h2o_socket_read_stop(sock);
     h2o_socket_read_start(sock, on_readable);
@@ -525,6 +531,7 @@ static void open_conn(origin_t *o, h1_xfer_t *x)
         abort();
     c->origin = o;
     c->xfer = x;
+    c->lowat = 1;
     ++o->nconns;
     x->conn = c;
     x->state = X_CONNECTING;
@@ -565,6 +572,8 @@ static void pump(origin_t *o)
 /* Unlinks the transfer from its timers and its origin's queue and closes its connection, if it still has one. */
 static void detach(h1_xfer_t *x)
 {
+    if (x->ctx->woken == x)
+        x->ctx->woken = NULL;
     unlink_entry(&x->deadline);
     unlink_entry(&x->connect_deadline);
     unlink_entry(&x->kick);
@@ -841,6 +850,7 @@ static void on_readable(h2o_socket_t *sock, const char *err)
 {
     conn_t *c = sock->data;
     h1_xfer_t *x = c->xfer;
+    h1_ctx_t *ctx;
 
     if (x == NULL) {
         conn_close(c);
@@ -851,14 +861,19 @@ static void on_readable(h2o_socket_t *sock, const char *err)
         return;
     }
     x->got_bytes = true;
-    if (h2o_timeout_is_linked(&x->lowat_deadline)) { /* what is left of the answer is read as it comes */
+    ctx = x->ctx;
+    if (h2o_timeout_is_linked(&x->lowat_deadline)) {
         h2o_timeout_unlink(&x->lowat_deadline);
-        lower_lowat(x);
+        ctx->woken = x; /* cleared if the transfer ends (or is given up) below */
     }
-    if (x->state == X_HEAD && take_head(x) <= 0)
-        return;
-    if (!x->paused)
+    if ((x->state != X_HEAD || take_head(x) > 0) && !x->paused)
         take_body(x);
+    if (ctx->woken != NULL) { /* not the whole answer at the first wake: the rest is read as it comes */
+        x = ctx->woken;
+        ctx->woken = NULL;
+        if (x->conn != NULL)
+            set_lowat(x->conn, 1);
+    }
 }
 
 /* 0 ms: a failure found in a call from the user, or delivery after h1_resume(). */
