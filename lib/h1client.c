@@ -127,7 +127,7 @@ struct st_h1_xfer_t {
     char late_msg[MESSAGE_SIZE];
     uint32_t timeout_ms;
     h2o_timeout_entry_t deadline, connect_deadline, kick;
-    h2o_timeout_entry_t lowat_deadline; /* linked while the connection's SO_RCVLOWAT is raised (min_answer bytes) */
+    h2o_timeout_entry_t lowat_deadline; /* linked from the request's sending to the first wake, if SO_RCVLOWAT > 1 */
     h2o_linklist_t _wait;
     h2o_linklist_t _drain;
     uint64_t drained;    /* body bytes read since h1_abort() */

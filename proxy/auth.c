@@ -57,10 +57,11 @@ int ip_auth_required(h2o_req_t *req)
 /* The first valid value of `u` and of `p` in the query string, as url.Values.Get finds them. */
 static void query_creds(h2o_req_t *req, h2o_iovec_t *u, h2o_iovec_t *p)
 {
-    h2o_iovec_t qs = hu_query_string(req);
+    static const char *const names[] = {"u", "p"};
+    h2o_iovec_t *const slots[] = {u, p};
+    unsigned char found[2] = {0};
 
-    hu_param(&req->pool, qs, "u", u);
-    hu_param(&req->pool, qs, "p", p);
+    hu_params(&req->pool, hu_query_string(req), names, 2, slots, found);
 }
 
 static int b64val(int c)

@@ -821,15 +821,11 @@ static int read_params(query_req_t *q)
     static const char *const names[] = {"q", "db", "rp", "epoch", "pretty", "chunked", "chunk_size", "params"};
     h2o_iovec_t *const slots[] = {&q->q,      &q->db,      &q->rp,         &q->epoch,
                                   &q->pretty, &q->chunked, &q->chunk_size, &q->params};
-    h2o_iovec_t values[sizeof(names) / sizeof(names[0])];
     unsigned char found[sizeof(names) / sizeof(names[0])] = {0};
     /* a form body wins over the query string, as in Go's Request.FormValue */
     if (form)
-        hu_params(pool, req->entity, names, sizeof(names) / sizeof(names[0]), values, found);
-    hu_params(pool, qs, names, sizeof(names) / sizeof(names[0]), values, found);
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (found[i])
-            *slots[i] = values[i];
+        hu_params(pool, req->entity, names, sizeof(names) / sizeof(names[0]), slots, found);
+    hu_params(pool, qs, names, sizeof(names) / sizeof(names[0]), slots, found);
     q->accept = header_value(req, H2O_TOKEN_ACCEPT);
     q->accept_encoding = header_value(req, H2O_TOKEN_ACCEPT_ENCODING);
     iql_slice_t trimmed = iql_trim_space(q->q.base, q->q.len); /* as influxd reads it */

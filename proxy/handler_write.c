@@ -332,14 +332,9 @@ static int parse_params(write_req_t *w, lp_precision_t *precision)
     h2o_req_t *req = w->req;
     static const char *const names[] = {"db", "rp", "consistency", "precision"};
     h2o_iovec_t *const slots[] = {&w->db, &w->rp, &w->consistency, &w->precision};
-    h2o_iovec_t values[sizeof(names) / sizeof(names[0])];
     unsigned char found[sizeof(names) / sizeof(names[0])] = {0};
 
-    /* one pass over the query string for every name */
-    hu_params(&req->pool, hu_query_string(req), names, sizeof(names) / sizeof(names[0]), values, found);
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (found[i])
-            *slots[i] = values[i];
+    hu_params(&req->pool, hu_query_string(req), names, sizeof(names) / sizeof(names[0]), slots, found);
     if (w->db.len == 0) {
         hu_send_error(req, 400, "database is required");
         return -1;

@@ -273,7 +273,7 @@ static int decode(h2o_mem_pool_t *pool, const char *s, size_t len, h2o_iovec_t *
 /* url.ParseQuery as influxd (built with Go 1.17 or later) reads a query string or a form body: pairs split on '&', a
  * pair holding a ';' or a malformed escape dropped, the first remaining pair of the name wins (Values.Get). One pass
  * for every name asked. */
-size_t hu_params(h2o_mem_pool_t *pool, h2o_iovec_t qs, const char *const *names, size_t n, h2o_iovec_t *out,
+size_t hu_params(h2o_mem_pool_t *pool, h2o_iovec_t qs, const char *const *names, size_t n, h2o_iovec_t *const *out,
                  unsigned char *found)
 {
     size_t left = 0, got = 0;
@@ -292,7 +292,7 @@ size_t hu_params(h2o_mem_pool_t *pool, h2o_iovec_t qs, const char *const *names,
                 if (found[i] || strlen(names[i]) != key.len || memcmp(key.base, names[i], key.len) != 0)
                     continue;
                 if (eq == NULL || decode(pool, eq + 1, (size_t)(pe - eq - 1), &value) == 0) {
-                    out[i] = value;
+                    *out[i] = value;
                     found[i] = 1;
                     got++;
                 }
@@ -307,7 +307,7 @@ size_t hu_params(h2o_mem_pool_t *pool, h2o_iovec_t qs, const char *const *names,
 int hu_param(h2o_mem_pool_t *pool, h2o_iovec_t qs, const char *name, h2o_iovec_t *out)
 {
     unsigned char found = 0;
-    return (int)hu_params(pool, qs, &name, 1, out, &found);
+    return (int)hu_params(pool, qs, &name, 1, &out, &found);
 }
 
 h2o_iovec_t hu_url_encode(h2o_mem_pool_t *pool, const char *s, size_t len)

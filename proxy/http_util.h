@@ -37,9 +37,10 @@ int hu_preflight(h2o_req_t *req);
  * pair holding a ';' or a malformed %-escape does not count). Returns 1 and the decoded value (allocated in @pool) of
  * the first pair of that name, 0 when there is none. */
 int hu_param(h2o_mem_pool_t *pool, h2o_iovec_t qs, const char *name, h2o_iovec_t *out);
-/* hu_param() for the @n @names at once, in one pass over @qs: a name whose @found is 0 gets out[i] and found[i] = 1
- * when @qs has it (a name already found is left as it is). Returns how many were found here. */
-size_t hu_params(h2o_mem_pool_t *pool, h2o_iovec_t qs, const char *const *names, size_t n, h2o_iovec_t *out,
+/* hu_param() for the @n @names at once, in one pass over @qs: a name whose @found is 0 gets its value in *out[i] and
+ * found[i] = 1 when @qs has it (a name already found, and the *out[i] of a name not found, are left as they are).
+ * Returns how many were found here. */
+size_t hu_params(h2o_mem_pool_t *pool, h2o_iovec_t qs, const char *const *names, size_t n, h2o_iovec_t *const *out,
                  unsigned char *found);
 
 /* The query string of @req without '?', or an empty iovec. */

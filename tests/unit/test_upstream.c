@@ -230,6 +230,10 @@ static void send_gzip(int fd, size_t n)
     free(text);
 }
 
+/* the head of an influxd answer to a query, which influxd sends before the body */
+#define QHEAD_HEAD                                                                                                     \
+    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nRequest-Id: f1e2d3c4-0000-11ee-8000-000000000000\r\n"        \
+    "X-Influxdb-Version: 1.6.7\r\nTransfer-Encoding: chunked\r\n\r\n"
 #define QHEAD_BODY "{\"results\":[{\"statement_id\":0,\"series\":[{\"name\":\"cpu\",\"values\":[[1,2]]}]}]}\n"
 
 #define NUL_ERROR_BODY                                                                                                 \
@@ -280,18 +284,12 @@ static void respond(int fd, const char *method, const char *target, const char *
         send_fmt(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     } else if (sscanf(target, "/qhead/%ld", &n) == 1) {
         struct timespec ts = {n / 1000, (n % 1000) * 1000000L};
-        send_fmt(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nRequest-Id: "
-                     "f1e2d3c4-0000-11ee-8000-000000000000\r\nX-Influxdb-Version: 1.6.7\r\n"
-                     "Transfer-Encoding: chunked\r\n\r\n");
+        send_fmt(fd, QHEAD_HEAD);
         nanosleep(&ts, NULL);
         send_fmt(fd, "%zx\r\n%s\r\n0\r\n\r\n", strlen(QHEAD_BODY), QHEAD_BODY);
     } else if (sscanf(target, "/qlong/%ld", &n) == 1) {
         struct timespec ts = {n / 1000, (n % 1000) * 1000000L};
-        send_fmt(fd,
-                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nRequest-Id: "
-                 "f1e2d3c4-0000-11ee-8000-000000000000\r\nX-Influxdb-Version: 1.6.7\r\n"
-                 "Transfer-Encoding: chunked\r\n\r\n%zx\r\n%s\r\n",
-                 strlen(QHEAD_BODY), QHEAD_BODY);
+        send_fmt(fd, QHEAD_HEAD "%zx\r\n%s\r\n", strlen(QHEAD_BODY), QHEAD_BODY);
         nanosleep(&ts, NULL);
         send_fmt(fd, "0\r\n\r\n");
     } else if (strcmp(target, "/qtiny") == 0) {
